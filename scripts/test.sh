@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# scripts/test.sh runs every check that CI runs, in order, stopping at the
+# first failure:
+#
+#   1. gofmt        no file needs formatting
+#   2. go vet       on every package
+#   3. raftpb       regenerating the protobuf code changes nothing
+#   4. go test      every package, with the race detector
+#   5. simulator    TestSim over many seeds, without the race detector
+#
+# Usage: bash scripts/test.sh
+# Environment:
+#   SIM_SEEDS    number of simulator seeds (default 2000)
+#   SIM_TIMEOUT  go test timeout for the simulator step (default 30m)
+#
+# Needs Go 1.26 and protoc (Debian: apt-get install -y protobuf-compiler).
+# .ci/run installs what is missing on a fresh machine and then runs this.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() {
+	printf '\n==> %s\n' "$*"
+}
+
+fail() {
+	printf 'FAIL: %s\n' "$*" >&2
+	exit 1
+}
+
+step "gofmt -l"
+unformatted=$(find . -name '*.go' \
+	-not -path './.git/*' -not -path '*/vendor/*' -not -path '*/testdata/*' \
+	-print0 | xargs -0 -r gofmt -l)
+if [[ -n "$unformatted" ]]; then
+	printf '%s\n' "$unformatted" >&2
+	fail "the files above are not gofmt-formatted; run: gofmt -w <file>"
+fi
+echo "ok"
+
+step "go vet ./..."
+go vet ./...
+echo "ok"
+
+step "go generate ./raftpb (generated code must be committed and current)"
+if ! command -v protoc >/dev/null 2>&1; then
+	fail "protoc not found; install it with: apt-get install -y protobuf-compiler"
+fi
+# With a clean raftpb/ (always the case in CI) the check is "git diff shows
+# nothing after regenerating". A developer with uncommitted changes in raftpb/
+# gets the same check against the working tree instead, so that an edited and
+# freshly regenerated raft.proto is not reported as stale.
+if [[ -z "$(git status --porcelain -- raftpb/ 2>/dev/null)" ]] && git rev-parse --git-dir >/dev/null 2>&1; then
+	go generate ./raftpb
+	if ! git diff --exit-code -- raftpb/; then
+		fail "raftpb: the generated code is out of date with raft.proto (diff above); run 'go generate ./raftpb' and commit the result"
+	fi
+else
+	before=$(mktemp -d)
+	trap 'rm -rf "$before"' EXIT
+	cp raftpb/*.pb.go "$before"/
+	go generate ./raftpb
+	for f in raftpb/*.pb.go; do
+		if ! diff -u "$before/$(basename "$f")" "$f"; then
+			fail "raftpb: $f was out of date with raft.proto (diff above); it has now been regenerated, commit it"
+		fi
+	done
+fi
+echo "ok"
+
+step "go test -race -count=1 ./..."
+go test -race -count=1 ./...
+
+seeds=${SIM_SEEDS:-2000}
+step "simulator: TestSim over ${seeds} seeds (no race detector)"
+# Only the summary is shown ("sim:" lines and the test verdicts); the full
+# output is kept and its tail printed if the run fails, so a failing seed is
+# never hidden.
+simlog=$(mktemp)
+set +e
+go test -count=1 -timeout "${SIM_TIMEOUT:-30m}" -run 'TestSim$' ./sim -seeds="$seeds" -v 2>&1 |
+	tee "$simlog" |
+	grep -E '^(\s*([A-Za-z0-9_]+\.go:[0-9]+: )?sim:|PASS|FAIL|ok |--- (PASS|FAIL))'
+status=("${PIPESTATUS[@]}")
+set -e
+if [[ ${status[0]} -ne 0 ]]; then
+	printf '\n--- last 100 lines of the simulator output ---\n' >&2
+	tail -n 100 "$simlog" >&2
+	rm -f "$simlog"
+	fail "simulator (go test exit status ${status[0]})"
+fi
+rm -f "$simlog"
+if [[ ${status[2]} -ne 0 ]]; then
+	fail "simulator: go test passed but printed no summary line"
+fi

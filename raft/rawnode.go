@@ -1,0 +1,328 @@
+package raft
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/ironraft/ironraft/raft/tracker"
+	"github.com/ironraft/ironraft/raftpb"
+)
+
+// SoftState is volatile state that is useful for logging and routing and
+// need not be persisted.
+type SoftState struct {
+	// Lead is the leader known to this node (None if unknown).
+	Lead      uint64
+	RaftState StateType
+}
+
+// Ready is a batch of work the node hands to the application. Handle it in
+// this order, then call Advance:
+//
+//  1. Send MessagesBeforePersist. They may leave before anything of this
+//     Ready is persisted: they are the leader's replication messages, which
+//     a leader may send in parallel with its own write (dissertation
+//     §10.2.1), and requests forwarded to the leader.
+//  2. Persist Snapshot (if not nil), then Entries (replacing any stored
+//     entries they overlap), then HardState (if not nil). When MustSync is
+//     true, the write must be durable (fsync) before step 3.
+//  3. Send MessagesAfterPersist. They acknowledge or promise something
+//     about the state persisted in step 2 (votes, append acknowledgements);
+//     sending one before that state is durable can lose a committed entry
+//     or elect two leaders in one term after a crash.
+//  4. Apply Snapshot (if not nil) and then CommittedEntries to the state
+//     machine, and serve ReadStates once their Index is applied.
+//
+// Every entry in CommittedEntries was persisted by an earlier Ready or in
+// step 2 of this one. Messages and entries handed out must not be modified.
+type Ready struct {
+	// SoftState is the new soft state, nil if it did not change.
+	*SoftState
+	// HardState is the state to persist, nil if it did not change.
+	HardState *raftpb.HardState
+	// Snapshot is a snapshot to persist and then apply; nil if none.
+	Snapshot *raftpb.Snapshot
+	// Entries are to be persisted (appended, replacing any suffix of the
+	// stored log from the first entry's index on).
+	Entries []*raftpb.Entry
+	// CommittedEntries are to be applied, in order.
+	CommittedEntries []*raftpb.Entry
+	// MessagesBeforePersist may be sent before persisting this Ready.
+	MessagesBeforePersist []*raftpb.Message
+	// MessagesAfterPersist must be sent only after this Ready is persisted.
+	MessagesAfterPersist []*raftpb.Message
+	// ReadStates answer ReadIndex requests.
+	ReadStates []ReadState
+	// MustSync says step 2 must end with an fsync: the term, vote or log
+	// changed. A change of the commit index alone need not be synced.
+	MustSync bool
+}
+
+// RawNode is a Raft node driven synchronously by the caller. It is not
+// safe for concurrent use.
+type RawNode struct {
+	raft     *raft
+	prevSoft SoftState
+	prevHard *raftpb.HardState
+	// inReady describes the Ready handed out and not yet advanced.
+	inReady *readyMarks
+}
+
+// readyMarks remembers what a Ready handed out, so Advance can acknowledge
+// exactly that even if more was stepped in between.
+type readyMarks struct {
+	stableIndex, stableTerm uint64
+	snapIndex               uint64
+	applying                uint64
+	committedSize           uint64
+}
+
+// NewRawNode returns a node configured by c, starting from the state in
+// c.Storage. A new cluster is bootstrapped by storing the initial
+// configuration (for example with MemoryStorage.SetConfState) before
+// calling it; a node with an empty configuration waits to be contacted by a
+// leader.
+func NewRawNode(c *Config) (*RawNode, error) {
+	r, err := newRaft(c)
+	if err != nil {
+		return nil, err
+	}
+	r.reads.nextID = r.rand.Uint64() >> 1
+	return &RawNode{raft: r, prevSoft: r.softState(), prevHard: r.hardState()}, nil
+}
+
+// Tick advances the node's clock by one tick.
+func (rn *RawNode) Tick() {
+	rn.raft.ticks++
+	rn.raft.tick()
+}
+
+// Campaign makes the node start an election now (with a pre-vote first if
+// enabled), if it may.
+func (rn *RawNode) Campaign() error {
+	return rn.raft.Step(&raftpb.Message{Type: raftpb.MsgHup})
+}
+
+// Propose proposes data to be appended to the log. A follower forwards it
+// to the leader (unless forwarding is disabled); nil means accepted or
+// forwarded, not committed: the outcome is known only when the entry
+// appears in CommittedEntries. It fails with ErrProposalDropped when no
+// leader is known and ErrUncommittedLogFull when the leader's bound on
+// uncommitted entries is reached.
+func (rn *RawNode) Propose(data []byte) error {
+	return rn.raft.Step(&raftpb.Message{
+		Type: raftpb.MsgProp, From: rn.raft.id,
+		Entries: []*raftpb.Entry{{Type: raftpb.EntryNormal, Data: data}},
+	})
+}
+
+// ReadIndex requests a linearizable read. It returns the request's ID; a
+// ReadState with that ID appears in a later Ready. The request may also be
+// lost (for example with a message to the leader): callers time out and
+// retry with a new request.
+func (rn *RawNode) ReadIndex() (uint64, error) {
+	r := rn.raft
+	r.reads.nextID++
+	id := r.reads.nextID
+	if err := r.Step(&raftpb.Message{Type: raftpb.MsgReadIndex, From: r.id, ReadId: id}); err != nil {
+		return 0, err
+	}
+	return id, nil
+}
+
+// Step feeds a message received from a peer into the node. Malformed
+// messages are refused with an error wrapping ErrInvalidMessage and change
+// nothing.
+func (rn *RawNode) Step(m *raftpb.Message) error {
+	if raftpb.IsLocalMsg(m.GetType()) {
+		return fmt.Errorf("%w: %s", ErrStepLocalMsg, m.GetType())
+	}
+	if err := rn.raft.validate(m); err != nil {
+		return err
+	}
+	if raftpb.IsResponseMsg(m.Type) && m.Type != raftpb.MsgReadIndexResp &&
+		rn.raft.trk.Progress[m.From] == nil && rn.raft.state == StateLeader {
+		return fmt.Errorf("%w: %s from %d", ErrStepPeerNotFound, m.Type, m.From)
+	}
+	return rn.raft.Step(m)
+}
+
+// ReportUnreachable tells the node that a message to id could not be sent.
+func (rn *RawNode) ReportUnreachable(id uint64) {
+	rn.raft.stepLocal(&raftpb.Message{Type: raftpb.MsgUnreachable, From: id})
+}
+
+// ReportSnapshot tells the node whether sending a snapshot to id succeeded.
+func (rn *RawNode) ReportSnapshot(id uint64, ok bool) {
+	rn.raft.stepLocal(&raftpb.Message{Type: raftpb.MsgSnapStatus, From: id, Reject: !ok})
+}
+
+// HasReady reports whether Ready would return anything to do.
+func (rn *RawNode) HasReady() bool {
+	if rn.inReady != nil {
+		return false
+	}
+	r := rn.raft
+	if r.softState() != rn.prevSoft {
+		return true
+	}
+	if hs := r.hardState(); !hardStateEqual(hs, rn.prevHard) {
+		return true
+	}
+	return r.raftLog.hasPendingSnapshot() || len(r.raftLog.unstableEntries()) > 0 ||
+		len(r.msgs) > 0 || len(r.readStates) > 0 || r.raftLog.hasNextCommittedEnts() ||
+		r.reads.roundWanted
+}
+
+// Ready returns the pending work. The caller must handle it as documented
+// on Ready and call Advance before calling Ready again.
+func (rn *RawNode) Ready() Ready {
+	if rn.inReady != nil {
+		panic("raft: Ready called again before Advance")
+	}
+	r := rn.raft
+	r.reads.flush(r)
+	rd := Ready{
+		Entries:          r.raftLog.unstableEntries(),
+		CommittedEntries: r.raftLog.nextCommittedEnts(),
+		ReadStates:       r.readStates,
+	}
+	if ss := r.softState(); ss != rn.prevSoft {
+		rn.prevSoft = ss
+		rd.SoftState = &ss
+	}
+	hs := r.hardState()
+	if !hardStateEqual(hs, rn.prevHard) {
+		rd.MustSync = hs.Term != rn.prevHard.Term || hs.Vote != rn.prevHard.Vote
+		rd.HardState = hs
+		rn.prevHard = hs
+	}
+	if r.raftLog.hasPendingSnapshot() {
+		rd.Snapshot = r.raftLog.unstable.snapshot
+		rd.MustSync = true
+	}
+	if len(rd.Entries) > 0 {
+		rd.MustSync = true
+	}
+	for _, m := range r.msgs {
+		if r.mayLeaveBeforePersist(m) {
+			rd.MessagesBeforePersist = append(rd.MessagesBeforePersist, m)
+		} else {
+			rd.MessagesAfterPersist = append(rd.MessagesAfterPersist, m)
+		}
+	}
+	r.msgs = nil
+	r.readStates = nil
+
+	marks := &readyMarks{}
+	if n := len(rd.Entries); n > 0 {
+		marks.stableIndex, marks.stableTerm = rd.Entries[n-1].GetIndex(), rd.Entries[n-1].GetTerm()
+	}
+	if rd.Snapshot != nil {
+		marks.snapIndex = rd.Snapshot.GetMetadata().GetIndex()
+	}
+	if n := len(rd.CommittedEntries); n > 0 {
+		marks.applying = rd.CommittedEntries[n-1].GetIndex()
+		r.raftLog.acceptApplying(marks.applying)
+		marks.committedSize = raftpb.EntriesSize(rd.CommittedEntries)
+	}
+	rn.inReady = marks
+	return rd
+}
+
+// mayLeaveBeforePersist says whether m belongs in MessagesBeforePersist.
+func (r *raft) mayLeaveBeforePersist(m *raftpb.Message) bool {
+	switch m.Type {
+	case raftpb.MsgApp, raftpb.MsgSnap, raftpb.MsgHeartbeat, raftpb.MsgTimeoutNow:
+		// The leader's replication: its term was persisted before it could
+		// win, and these promise nothing about its own log.
+		return true
+	case raftpb.MsgProp, raftpb.MsgReadIndex, raftpb.MsgReadIndexResp, raftpb.MsgTransferLeader:
+		// Requests and read answers depend on no state being persisted:
+		// the read index never exceeds the leader's persisted commit.
+		return true
+	case raftpb.MsgAppResp:
+		return r.bugs.AckAppendBeforePersist
+	}
+	return false
+}
+
+// Advance tells the node that the last Ready was handled: persisted, sent
+// and applied.
+func (rn *RawNode) Advance() {
+	marks := rn.inReady
+	if marks == nil {
+		panic("raft: Advance called without a Ready")
+	}
+	rn.inReady = nil
+	r := rn.raft
+	if marks.snapIndex > 0 {
+		r.raftLog.stableSnapTo(marks.snapIndex)
+	}
+	if marks.stableIndex > 0 {
+		r.raftLog.stableTo(marks.stableIndex, marks.stableTerm)
+	}
+	if marks.applying > 0 {
+		r.raftLog.appliedTo(marks.applying)
+		if r.state == StateLeader {
+			r.uncommittedSize -= min(r.uncommittedSize, marks.committedSize)
+		}
+	}
+	if r.state == StateLeader && (marks.stableIndex > 0 || marks.snapIndex > 0) {
+		// The leader counts its own entries only once they are durable.
+		r.stepLocalAck(r.raftLog.stableLastIndex())
+	}
+}
+
+// stepLocalAck records that the leader persisted its log up to index.
+func (r *raft) stepLocalAck(index uint64) {
+	pr := r.trk.Progress[r.id]
+	if pr == nil {
+		return
+	}
+	if pr.MaybeUpdate(index) && r.maybeCommit() {
+		r.bcastAppend()
+	}
+}
+
+// Status returns the node's current state.
+func (rn *RawNode) Status() Status {
+	r := rn.raft
+	st := Status{
+		ID:        r.id,
+		HardState: r.hardState(),
+		SoftState: r.softState(),
+		Applied:   r.raftLog.applied,
+		LastIndex: r.raftLog.lastIndex(),
+		Config:    r.trk.Config.String(),
+	}
+	if r.state == StateLeader {
+		st.Progress = make(map[uint64]tracker.Progress, len(r.trk.Progress))
+		r.trk.Visit(func(id uint64, pr *tracker.Progress) {
+			cp := *pr
+			cp.Inflights = pr.Inflights.Clone()
+			st.Progress[id] = cp
+		})
+	}
+	return st
+}
+
+// Status is a snapshot of a node's state for monitoring and tests.
+type Status struct {
+	ID        uint64
+	HardState *raftpb.HardState
+	SoftState
+	Applied   uint64
+	LastIndex uint64
+	// Config describes the voters and learners.
+	Config string
+	// Progress holds the follower progress; only on the leader.
+	Progress map[uint64]tracker.Progress
+}
+
+func hardStateEqual(a, b *raftpb.HardState) bool {
+	return a.GetTerm() == b.GetTerm() && a.GetVote() == b.GetVote() && a.GetCommit() == b.GetCommit()
+}
+
+// errUnknownType is returned for message types the core does not handle.
+var errUnknownType = errors.New("unknown message type")

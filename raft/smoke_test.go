@@ -9,10 +9,10 @@ import (
 // cluster is a minimal synchronous test network: every Ready is persisted
 // to MemoryStorage and its messages delivered in order.
 type smokeCluster struct {
-	nodes map[uint64]*RawNode
-	ids   []uint64
-	st    map[uint64]*MemoryStorage
-	inbox []*raftpb.Message
+	nodes   map[uint64]*RawNode
+	ids     []uint64
+	st      map[uint64]*MemoryStorage
+	inbox   []*raftpb.Message
 	applied map[uint64][]*raftpb.Entry
 }
 

@@ -48,25 +48,30 @@ func (l *raftLog) String() string {
 		l.committed, l.applied, l.applying, l.unstable.offset, len(l.unstable.entries))
 }
 
+// errConflictsWithCommitted is returned by maybeAppend for entries that
+// would replace committed ones: only a broken or malicious leader sends
+// them, and they are refused.
+var errConflictsWithCommitted = errors.New("entries conflict with committed entries")
+
 // maybeAppend appends ents after (prevIndex, prevTerm) if the log holds that
 // entry, truncating any conflicting suffix, and raises the commit index to
 // min(committed, last new index). It returns the last index of the log that
 // is now known to match the leader's, and whether the append was accepted.
-func (l *raftLog) maybeAppend(prevIndex, prevTerm, committed uint64, ents []*raftpb.Entry) (uint64, bool) {
+func (l *raftLog) maybeAppend(prevIndex, prevTerm, committed uint64, ents []*raftpb.Entry) (uint64, bool, error) {
 	if !l.matchTerm(prevIndex, prevTerm) {
-		return 0, false
+		return 0, false, nil
 	}
 	lastNew := prevIndex + uint64(len(ents))
 	ci := l.findConflict(ents)
 	switch {
 	case ci == 0:
 	case ci <= l.committed:
-		panic(fmt.Sprintf("raft: entry %d conflicts with committed entry (committed %d)", ci, l.committed))
+		return 0, false, fmt.Errorf("%w: entry %d, commit index %d", errConflictsWithCommitted, ci, l.committed)
 	default:
 		l.append(ents[ci-(prevIndex+1):]...)
 	}
 	l.commitTo(min(committed, lastNew))
-	return lastNew, true
+	return lastNew, true, nil
 }
 
 // append adds ents to the unstable tail and returns the new last index.
@@ -132,6 +137,9 @@ func (l *raftLog) stableLastIndex() uint64 {
 // nextCommittedEnts returns the committed entries to apply next: persisted,
 // not yet handed out, and within maxApplyingBytes.
 func (l *raftLog) nextCommittedEnts() []*raftpb.Entry {
+	if l.unstable.snapshot != nil {
+		return nil // apply the snapshot first
+	}
 	lo, hi := l.applying+1, l.maxAppliableIndex()+1
 	if lo >= hi {
 		return nil
@@ -220,7 +228,16 @@ func (l *raftLog) acceptApplying(i uint64) {
 
 func (l *raftLog) stableTo(i, t uint64) { l.unstable.stableTo(i, t) }
 
-func (l *raftLog) stableSnapTo(i uint64) { l.unstable.stableSnapTo(i) }
+// snapshotApplied records that snapshot i was persisted and applied.
+func (l *raftLog) snapshotApplied(i uint64) {
+	l.unstable.stableSnapTo(i)
+	if i > l.applied {
+		l.applied = i
+	}
+	if i > l.applying {
+		l.applying = i
+	}
+}
 
 func (l *raftLog) lastTerm() uint64 {
 	t, err := l.term(l.lastIndex())

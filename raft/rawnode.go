@@ -257,7 +257,7 @@ func (rn *RawNode) Advance() {
 	rn.inReady = nil
 	r := rn.raft
 	if marks.snapIndex > 0 {
-		r.raftLog.stableSnapTo(marks.snapIndex)
+		r.raftLog.snapshotApplied(marks.snapIndex)
 	}
 	if marks.stableIndex > 0 {
 		r.raftLog.stableTo(marks.stableIndex, marks.stableTerm)

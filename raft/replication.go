@@ -241,9 +241,9 @@ func (r *raft) handleAppendReject(m *raftpb.Message, pr *tracker.Progress) {
 	// term there, logs match up to it; otherwise we skip to our own last
 	// entry with term <= hint_term, so each round trip skips a whole term
 	// of divergent entries on one side or the other.
-	next := m.HintIndex
+	next := min(m.HintIndex, r.raftLog.lastIndex())
 	if m.HintTerm > 0 {
-		next, _ = r.raftLog.findConflictByTerm(m.HintIndex, m.HintTerm)
+		next, _ = r.raftLog.findConflictByTerm(next, m.HintTerm)
 	}
 	r.logger.Debug("raft: append rejected", "term", r.term, "from", m.From,
 		"rejected_index", m.RejectedIndex, "hint_index", m.HintIndex, "hint_term", m.HintTerm, "next_probe", next)
@@ -291,7 +291,14 @@ func (r *raft) handleAppendEntries(m *raftpb.Message) {
 		r.send(&raftpb.Message{To: m.From, Type: raftpb.MsgAppResp, MatchIndex: r.raftLog.committed})
 		return
 	}
-	if last, ok := r.raftLog.maybeAppend(m.PrevLogIndex, m.PrevLogTerm, m.Commit, m.Entries); ok {
+	last, ok, err := r.raftLog.maybeAppend(m.PrevLogIndex, m.PrevLogTerm, m.Commit, m.Entries)
+	if err != nil {
+		// A leader that contradicts our committed log is broken; answering
+		// would only spread the damage.
+		r.logger.Error("raft: refused append", "term", r.term, "from", m.From, "err", err)
+		return
+	}
+	if ok {
 		r.send(&raftpb.Message{To: m.From, Type: raftpb.MsgAppResp, MatchIndex: last})
 		return
 	}

@@ -67,6 +67,9 @@ type raft struct {
 	readStates []ReadState
 	reads      readIndex
 
+	// appendWanted says proposals were appended and not yet broadcast.
+	appendWanted bool
+
 	// uncommittedSize is the PayloadSize sum of entries the leader appended
 	// in its term and has not yet handed out for application.
 	uncommittedSize uint64
@@ -243,6 +246,7 @@ func (r *raft) reset(term uint64) {
 	r.trk.ResetVotes()
 	r.reads.reset(r)
 	r.uncommittedSize = 0
+	r.appendWanted = false
 	last := r.raftLog.lastIndex()
 	r.trk.Visit(func(id uint64, pr *tracker.Progress) {
 		*pr = tracker.Progress{

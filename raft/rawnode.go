@@ -171,7 +171,15 @@ func (rn *RawNode) HasReady() bool {
 	}
 	return r.raftLog.hasPendingSnapshot() || len(r.raftLog.unstableEntries()) > 0 ||
 		len(r.msgs) > 0 || len(r.readStates) > 0 || r.raftLog.hasNextCommittedEnts() ||
-		r.reads.roundWanted
+		r.reads.roundWanted || r.appendWanted
+}
+
+// flushAppends broadcasts the entries proposed since the last Ready.
+func (r *raft) flushAppends() {
+	if r.appendWanted && r.state == StateLeader {
+		r.bcastAppend()
+	}
+	r.appendWanted = false
 }
 
 // Ready returns the pending work. The caller must handle it as documented
@@ -181,6 +189,7 @@ func (rn *RawNode) Ready() Ready {
 		panic("raft: Ready called again before Advance")
 	}
 	r := rn.raft
+	r.flushAppends()
 	r.reads.flush(r)
 	rd := Ready{
 		Entries:          r.raftLog.unstableEntries(),

@@ -231,7 +231,9 @@ func (r *raft) handlePropose(m *raftpb.Message) error {
 		return fmt.Errorf("%w: %d bytes uncommitted, limit %d", ErrUncommittedLogFull,
 			r.uncommittedSize, r.maxUncommittedSize)
 	}
-	r.bcastAppend()
+	// Appends go out when the next Ready is built, so that proposals
+	// stepped in between share one MsgApp per follower.
+	r.appendWanted = true
 	return nil
 }
 

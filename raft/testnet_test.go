@@ -111,7 +111,9 @@ func (tn *testNet) deliver() bool {
 		if tn.drop != nil && tn.drop(m) {
 			continue
 		}
-		_ = tn.nodes[m.To].Step(m)
+		if rn, ok := tn.nodes[m.To]; ok { // forged messages name unknown nodes
+			_ = rn.Step(m)
+		}
 	}
 	return len(msgs) > 0
 }

@@ -105,7 +105,11 @@ func (ri *readIndex) newRound(r *raft) uint64 {
 	ri.seq++
 	ri.roundWanted = false
 	ri.acks[r.id] = ri.seq
-	ri.roundTicks = append(ri.roundTicks, roundTick{seq: ri.seq, tick: r.ticks})
+	if r.readOnlyOption == ReadOnlyLeaseBased {
+		// Bounded: CheckQuorum (required for leases) makes a leader whose
+		// rounds go unacknowledged step down within two election timeouts.
+		ri.roundTicks = append(ri.roundTicks, roundTick{seq: ri.seq, tick: r.ticks})
+	}
 	ri.release(r)
 	return ri.seq
 }

@@ -1,0 +1,443 @@
+package raft
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/ironraft/ironraft/raftpb"
+)
+
+// This file is the in-memory network behind the data-driven scenarios
+// (datadriven_test.go, testdata/*.txt). It runs RawNodes over
+// MemoryStorage and handles every Ready exactly as the contract on Ready
+// says; messages wait in one queue until a command delivers them, so a
+// scenario decides every interleaving.
+//
+// Notation in the golden output:
+//
+//	5@2            the entry at index 5 of term 2
+//	3..22@2        the entries 3 to 22, all of term 2 and without data
+//	5@2 "x"        an entry with data "x"
+//	1->2 MsgApp    a message from node 1 to node 2
+//	r1             the first read request of the scenario (read IDs are
+//	               random numbers; the harness names them in order)
+
+// harness is the simulated cluster of one scenario file.
+type harness struct {
+	nodes map[uint64]*hnode
+	// ids lists every node ID in ascending order.
+	ids []uint64
+	// queue holds sent messages in send order until they are delivered or
+	// dropped.
+	queue []*raftpb.Message
+	// group maps each node to its side of a partition; nil when healed.
+	group map[uint64]int
+	// readNames maps (issuing node, read ID) to a short name.
+	readNames map[readKey]string
+	// counts counts delivered messages by kind, for msg-counts.
+	counts map[string]int
+	// appliedAt holds the entry every node applied at each index, to check
+	// State Machine Safety (paper §5.4.3) across the whole scenario.
+	appliedAt map[uint64]*raftpb.Entry
+	// leaders holds the leader of each term seen, to check Election
+	// Safety (paper §5.2).
+	leaders map[uint64]uint64
+}
+
+type readKey struct{ node, id uint64 }
+
+// hnode is one node: its durable storage outlives the RawNode.
+type hnode struct {
+	id uint64
+	// rn is nil while the node is down.
+	rn  *RawNode
+	st  *MemoryStorage
+	cfg Config
+	// applied is the last index the node's (in-memory) state machine
+	// applied; it starts from the snapshot after a restart.
+	applied  uint64
+	restarts uint64
+}
+
+func newHarness() *harness {
+	return &harness{
+		nodes:     map[uint64]*hnode{},
+		readNames: map[readKey]string{},
+		counts:    map[string]int{},
+		appliedAt: map[uint64]*raftpb.Entry{},
+		leaders:   map[uint64]uint64{},
+	}
+}
+
+// start creates the node's RawNode from its storage.
+func (h *harness) start(n *hnode) error {
+	cfg := n.cfg
+	cfg.Storage = n.st
+	// Deterministic and different after every restart.
+	cfg.Rand = rand.NewPCG(n.id, 1+n.restarts)
+	rn, err := NewRawNode(&cfg)
+	if err != nil {
+		return err
+	}
+	n.rn = rn
+	n.applied = rn.raft.raftLog.applied
+	return nil
+}
+
+// summary is what transitions print: the externally visible protocol state.
+type summary struct {
+	up                       bool
+	state                    StateType
+	term, vote, lead, commit uint64
+}
+
+func (h *harness) summary(id uint64) summary {
+	n := h.nodes[id]
+	if n.rn == nil {
+		return summary{}
+	}
+	r := n.rn.raft
+	return summary{up: true, state: r.state, term: r.term, vote: r.vote, lead: r.lead, commit: r.raftLog.committed}
+}
+
+// diff describes how a node's summary changed, or "" if it did not.
+func diff(id uint64, a, b summary) string {
+	if a == b {
+		return ""
+	}
+	if a.up != b.up {
+		return fmt.Sprintf("%d: up=%t -> %t", id, a.up, b.up)
+	}
+	var parts []string
+	if a.state != b.state {
+		parts = append(parts, fmt.Sprintf("%s -> %s", a.state, b.state))
+	}
+	field := func(name string, x, y uint64) {
+		if x != y {
+			parts = append(parts, fmt.Sprintf("%s=%d -> %d", name, x, y))
+		}
+	}
+	field("term", a.term, b.term)
+	field("vote", a.vote, b.vote)
+	field("lead", a.lead, b.lead)
+	field("commit", a.commit, b.commit)
+	return fmt.Sprintf("%d: %s", id, strings.Join(parts, ", "))
+}
+
+// processReady handles one Ready of node id exactly as the contract on
+// Ready says, and describes it in b. It returns false if there was none.
+func (h *harness) processReady(b *strings.Builder, id uint64) (bool, error) {
+	n := h.nodes[id]
+	if n.rn == nil || !n.rn.HasReady() {
+		return false, nil
+	}
+	rd := n.rn.Ready()
+	h.printReady(b, id, rd)
+
+	// 1. Messages that may leave before the write.
+	h.queue = append(h.queue, rd.MessagesBeforePersist...)
+	// 2. Persist snapshot, entries, hard state.
+	if rd.Snapshot != nil {
+		if err := n.st.ApplySnapshot(rd.Snapshot); err != nil {
+			return true, fmt.Errorf("BUG: node %d: apply snapshot: %w", id, err)
+		}
+	}
+	if err := n.st.Append(rd.Entries); err != nil {
+		return true, fmt.Errorf("BUG: node %d: append: %w", id, err)
+	}
+	if rd.HardState != nil {
+		n.st.SetHardState(rd.HardState)
+	}
+	// 3. Messages that promise something about the persisted state.
+	h.queue = append(h.queue, rd.MessagesAfterPersist...)
+	// 4. Apply.
+	if rd.Snapshot != nil {
+		n.applied = rd.Snapshot.GetMetadata().GetIndex()
+	}
+	for _, e := range rd.CommittedEntries {
+		if e.GetIndex() != n.applied+1 {
+			return true, fmt.Errorf("BUG: node %d applies %d after %d", id, e.GetIndex(), n.applied)
+		}
+		n.applied = e.GetIndex()
+		if prev, ok := h.appliedAt[e.GetIndex()]; ok && (prev.GetTerm() != e.GetTerm() || string(prev.GetData()) != string(e.GetData())) {
+			return true, fmt.Errorf("BUG: state machine safety: node %d applies %s at an index where %s was applied",
+				id, fmtEntry(e), fmtEntry(prev))
+		}
+		h.appliedAt[e.GetIndex()] = e
+	}
+	if rd.SoftState != nil && rd.RaftState == StateLeader {
+		term := n.rn.raft.term
+		if l, ok := h.leaders[term]; ok && l != id {
+			return true, fmt.Errorf("BUG: election safety: nodes %d and %d both lead term %d", l, id, term)
+		}
+		h.leaders[term] = id
+	}
+	n.rn.Advance()
+	return true, nil
+}
+
+func (h *harness) printReady(b *strings.Builder, id uint64, rd Ready) {
+	sync := ""
+	if rd.MustSync {
+		sync = " (must sync)"
+	}
+	fmt.Fprintf(b, "%d: Ready%s\n", id, sync)
+	if rd.SoftState != nil {
+		fmt.Fprintf(b, "  soft: %s lead=%d\n", rd.RaftState, rd.Lead)
+	}
+	if hs := rd.HardState; hs != nil {
+		fmt.Fprintf(b, "  hard: term=%d vote=%d commit=%d\n", hs.GetTerm(), hs.GetVote(), hs.GetCommit())
+	}
+	if s := rd.Snapshot; s != nil {
+		fmt.Fprintf(b, "  snapshot: %s\n", fmtSnap(s))
+	}
+	if len(rd.Entries) > 0 {
+		fmt.Fprintf(b, "  entries: %s\n", fmtEnts(rd.Entries))
+	}
+	if len(rd.MessagesBeforePersist) > 0 {
+		b.WriteString("  send before persist:\n")
+		for _, m := range rd.MessagesBeforePersist {
+			fmt.Fprintf(b, "    %s\n", h.fmtMsg(m))
+		}
+	}
+	if len(rd.MessagesAfterPersist) > 0 {
+		b.WriteString("  send after persist:\n")
+		for _, m := range rd.MessagesAfterPersist {
+			fmt.Fprintf(b, "    %s\n", h.fmtMsg(m))
+		}
+	}
+	if len(rd.CommittedEntries) > 0 {
+		fmt.Fprintf(b, "  apply: %s\n", fmtEnts(rd.CommittedEntries))
+	}
+	for _, rs := range rd.ReadStates {
+		name := h.readName(id, rs.ID)
+		if rs.Dropped {
+			fmt.Fprintf(b, "  read state: %s dropped\n", name)
+		} else {
+			fmt.Fprintf(b, "  read state: %s index=%d\n", name, rs.Index)
+		}
+	}
+}
+
+// cut reports why m cannot be delivered, or "".
+func (h *harness) cut(m *raftpb.Message) string {
+	if n := h.nodes[m.To]; n == nil {
+		return fmt.Sprintf("no node %d", m.To)
+	} else if n.rn == nil {
+		return fmt.Sprintf("%d is down", m.To)
+	}
+	if h.group != nil && h.group[m.From] != h.group[m.To] {
+		return "partitioned"
+	}
+	return ""
+}
+
+// deliver steps m into its recipient, or drops it if drop is set or the
+// network cannot carry it. It describes the outcome in b; with verbose it
+// also prints the delivered message and the state change it caused.
+func (h *harness) deliver(b *strings.Builder, m *raftpb.Message, drop, verbose bool) {
+	if drop {
+		fmt.Fprintf(b, "dropped: %s\n", h.fmtMsg(m))
+		return
+	}
+	if why := h.cut(m); why != "" {
+		fmt.Fprintf(b, "dropped: %s (%s)\n", h.fmtMsg(m), why)
+		return
+	}
+	h.counts[msgKind(m)]++
+	before := h.summary(m.To)
+	err := h.nodes[m.To].rn.Step(m)
+	if verbose {
+		fmt.Fprintf(b, "%s\n", h.fmtMsg(m))
+		if d := diff(m.To, before, h.summary(m.To)); d != "" {
+			fmt.Fprintf(b, "  %s\n", d)
+		}
+	}
+	if err != nil {
+		if !verbose {
+			fmt.Fprintf(b, "%s\n", h.fmtMsg(m))
+		}
+		fmt.Fprintf(b, "  %d: step error: %v\n", m.To, err)
+	}
+}
+
+// take removes and returns the queued messages that match keep.
+func (h *harness) take(keep func(*raftpb.Message) bool) []*raftpb.Message {
+	var out, rest []*raftpb.Message
+	for _, m := range h.queue {
+		if keep(m) {
+			out = append(out, m)
+		} else {
+			rest = append(rest, m)
+		}
+	}
+	h.queue = rest
+	return out
+}
+
+// stabilize handles Readies and delivers messages among ids until nothing
+// is left to do. Delivered messages are not printed again (the Ready that
+// sent them shows them); drops and step errors are.
+func (h *harness) stabilize(b *strings.Builder, ids []uint64) error {
+	in := func(id uint64) bool { return slices.Contains(ids, id) }
+	for range 10000 {
+		busy := false
+		for _, id := range ids {
+			did, err := h.processReady(b, id)
+			if err != nil {
+				return err
+			}
+			busy = busy || did
+		}
+		msgs := h.take(func(m *raftpb.Message) bool { return in(m.From) && in(m.To) })
+		for _, m := range msgs {
+			busy = true
+			h.deliver(b, m, false, false)
+		}
+		if !busy {
+			return nil
+		}
+	}
+	return fmt.Errorf("BUG: stabilize: no quiescence after 10000 rounds")
+}
+
+func (h *harness) readName(node, id uint64) string {
+	if s, ok := h.readNames[readKey{node, id}]; ok {
+		return s
+	}
+	return strconv.FormatUint(id, 10)
+}
+
+// msgKind is the key counted by msg-counts: the type, and "reject" for
+// refusals.
+func msgKind(m *raftpb.Message) string {
+	if m.Reject {
+		return m.Type.String() + " reject"
+	}
+	return m.Type.String()
+}
+
+// fmtMsg prints a message with the fields its type uses.
+func (h *harness) fmtMsg(m *raftpb.Message) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d->%d %s", m.From, m.To, m.Type)
+	if m.Term != 0 || !slices.Contains([]raftpb.MessageType{raftpb.MsgProp, raftpb.MsgReadIndex, raftpb.MsgTransferLeader}, m.Type) {
+		fmt.Fprintf(&b, " term=%d", m.Term)
+	}
+	if m.Reject {
+		b.WriteString(" reject")
+	}
+	switch m.Type {
+	case raftpb.MsgApp:
+		fmt.Fprintf(&b, " prev=%d@%d commit=%d", m.PrevLogIndex, m.PrevLogTerm, m.Commit)
+		if len(m.Entries) > 0 {
+			fmt.Fprintf(&b, " ents=[%s]", fmtEnts(m.Entries))
+		}
+	case raftpb.MsgAppResp:
+		if m.Reject {
+			fmt.Fprintf(&b, " rejected=%d hint=%d@%d", m.RejectedIndex, m.HintIndex, m.HintTerm)
+		} else {
+			fmt.Fprintf(&b, " match=%d", m.MatchIndex)
+		}
+	case raftpb.MsgVote, raftpb.MsgPreVote:
+		fmt.Fprintf(&b, " last=%d@%d", m.LastLogIndex, m.LastLogTerm)
+		if m.Transfer {
+			b.WriteString(" transfer")
+		}
+	case raftpb.MsgProp:
+		data := make([]string, len(m.Entries))
+		for i, e := range m.Entries {
+			data[i] = strconv.Quote(string(e.GetData()))
+		}
+		fmt.Fprintf(&b, " [%s]", strings.Join(data, " "))
+	case raftpb.MsgHeartbeat:
+		fmt.Fprintf(&b, " commit=%d seq=%d", m.Commit, m.HeartbeatSeq)
+	case raftpb.MsgHeartbeatResp:
+		fmt.Fprintf(&b, " seq=%d", m.HeartbeatSeq)
+	case raftpb.MsgReadIndex:
+		fmt.Fprintf(&b, " id=%s", h.readName(m.From, m.ReadId))
+	case raftpb.MsgReadIndexResp:
+		fmt.Fprintf(&b, " id=%s", h.readName(m.To, m.ReadId))
+		if !m.Reject {
+			fmt.Fprintf(&b, " index=%d", m.ReadIndex)
+		}
+	case raftpb.MsgSnap:
+		fmt.Fprintf(&b, " snap=%s", fmtSnap(m.Snapshot))
+	case raftpb.MsgTransferLeader:
+		fmt.Fprintf(&b, " transferee=%d", m.Transferee)
+	}
+	return b.String()
+}
+
+func fmtSnap(s *raftpb.Snapshot) string {
+	md := s.GetMetadata()
+	return fmt.Sprintf("%d@%d voters=%v", md.GetIndex(), md.GetTerm(), md.GetConfState().GetVoters())
+}
+
+func fmtEntry(e *raftpb.Entry) string {
+	s := fmt.Sprintf("%d@%d", e.GetIndex(), e.GetTerm())
+	if e.GetType() != raftpb.EntryNormal {
+		s += " " + e.GetType().String()
+	}
+	if len(e.GetData()) > 0 {
+		s += " " + strconv.Quote(string(e.GetData()))
+	}
+	return s
+}
+
+// plain reports whether e prints as just index@term.
+func plain(e *raftpb.Entry) bool {
+	return e.GetType() == raftpb.EntryNormal && len(e.GetData()) == 0
+}
+
+// fmtEnts prints entries, folding runs of three or more plain entries of
+// one term into a range: "3..22@2".
+func fmtEnts(ents []*raftpb.Entry) string {
+	var parts []string
+	for i := 0; i < len(ents); {
+		j := i + 1
+		if plain(ents[i]) {
+			for j < len(ents) && plain(ents[j]) && ents[j].GetTerm() == ents[i].GetTerm() &&
+				ents[j].GetIndex() == ents[j-1].GetIndex()+1 {
+				j++
+			}
+		}
+		if j-i >= 3 {
+			parts = append(parts, fmt.Sprintf("%d..%d@%d", ents[i].GetIndex(), ents[j-1].GetIndex(), ents[i].GetTerm()))
+		} else {
+			for k := i; k < j; k++ {
+				parts = append(parts, fmtEntry(ents[k]))
+			}
+		}
+		i = j
+	}
+	return strings.Join(parts, " ")
+}
+
+// storageEntries returns every entry held in st after its snapshot.
+func storageEntries(st *MemoryStorage) []*raftpb.Entry {
+	return st.ents[1:]
+}
+
+// logOf returns node n's whole log as the node sees it (stable and
+// unstable) and the first unstable index, or its storage if it is down.
+func logOf(n *hnode) (snapIndex, snapTerm uint64, ents []*raftpb.Entry, unstableFrom uint64) {
+	if n.rn == nil {
+		md := n.st.snapshot.GetMetadata()
+		return md.GetIndex(), md.GetTerm(), storageEntries(n.st), 0
+	}
+	l := n.rn.raft.raftLog
+	first, last := l.firstIndex(), l.lastIndex()
+	snapTerm, _ = l.term(first - 1)
+	ents, err := l.slice(first, last+1, 1<<62)
+	if err != nil {
+		panic(err)
+	}
+	if len(l.unstable.entries) > 0 {
+		unstableFrom = l.unstable.offset
+	}
+	return first - 1, snapTerm, ents, unstableFrom
+}

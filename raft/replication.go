@@ -266,6 +266,9 @@ func (r *raft) handleAppendAck(m *raftpb.Message, pr *tracker.Progress) {
 	// An ack of exactly Match while probing (a probe at Match) also shows
 	// where the logs agree, so replication can start.
 	probeAtMatch := pr.State == tracker.StateProbe && m.MatchIndex == pr.Match
+	// While paused the follower was skipped by every broadcast, including
+	// those that carried a new commit index.
+	wasPaused := pr.IsPaused()
 	if !pr.MaybeUpdate(m.MatchIndex) && !probeAtMatch {
 		return
 	}
@@ -281,7 +284,16 @@ func (r *raft) handleAppendAck(m *raftpb.Message, pr *tracker.Progress) {
 		r.bcastAppend()
 	} else if m.From != r.id {
 		// Fill the window while the follower can take more.
+		sent := false
 		for r.maybeSendAppend(m.From, false) {
+			sent = true
+		}
+		if wasPaused && !sent && r.committedInTerm() {
+			// Nothing new to send, but the follower may have missed the
+			// commit index: tell it now rather than at the next heartbeat.
+			// (Before the first commit of the term the commit index has not
+			// moved since the election, and every MsgApp carried it.)
+			r.sendAppend(m.From)
 		}
 	}
 }

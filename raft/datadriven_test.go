@@ -2,6 +2,7 @@ package raft
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,26 +49,38 @@ import (
 //	heal                            remove the partition
 //	crash 1                         drop the RawNode: lose all that was not persisted
 //	restart 1                       start a RawNode from the persisted state
-//	log 1 term=1,1,2 [commit=C]     replace node 1's stored log (after its
-//	                                snapshot) with entries of these terms
+//	log 1 term=1,1,2x20 [commit=C]  replace node 1's stored log (after its
+//	                                snapshot) with entries of these terms;
+//	                                2x20 is twenty entries of term 2
 //	set-term 1 T [vote=V] [commit=C] set node 1's stored hard state
 //	status 1 / raft-log 1 / raft-state
 //
 // log and set-term rewrite the storage; a running node is restarted from it.
 func TestDataDriven(t *testing.T) {
-	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
-		h := newHarness()
-		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
-			out, err := h.run(d)
-			if err != nil {
-				if strings.HasPrefix(err.Error(), "BUG") {
-					t.Errorf("%s: %v", d.Pos, err)
+	// Only testdata/*.txt: testdata/fuzz holds the fuzzers' corpora, which
+	// a -rewrite run must not touch.
+	paths, err := filepath.Glob(filepath.Join("testdata", "*.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(paths) == 0 {
+		t.Fatal("no scenarios in testdata/*.txt")
+	}
+	for _, path := range paths {
+		t.Run(strings.TrimSuffix(filepath.Base(path), ".txt"), func(t *testing.T) {
+			h := newHarness()
+			datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+				out, err := h.run(d)
+				if err != nil {
+					if strings.HasPrefix(err.Error(), "BUG") {
+						t.Errorf("%s: %v", d.Pos, err)
+					}
+					out += "error: " + err.Error() + "\n"
 				}
-				out += "error: " + err.Error() + "\n"
-			}
-			return out
+				return out
+			})
 		})
-	})
+	}
 }
 
 // args is the parsed command line of one directive.
@@ -338,7 +351,11 @@ func (h *harness) propose(b *strings.Builder, a args) error {
 		fmt.Fprintf(b, "%d: propose %q: %v\n", n.id, data, err)
 		return nil
 	}
-	fmt.Fprintf(b, "%d: proposed %q (last=%d)\n", n.id, data, n.rn.raft.raftLog.lastIndex())
+	if r := n.rn.raft; r.state == StateLeader {
+		fmt.Fprintf(b, "%d: proposed %q at %d\n", n.id, data, r.raftLog.lastIndex())
+	} else {
+		fmt.Fprintf(b, "%d: proposed %q, forwarded to %d\n", n.id, data, r.lead)
+	}
 	return nil
 }
 
@@ -633,12 +650,23 @@ func (h *harness) setLog(b *strings.Builder, a args) error {
 	}
 	snap := n.st.snapshot.GetMetadata()
 	var ents []*raftpb.Entry
-	for i, s := range strings.Split(strings.Join(a.kv["term"], ","), ",") {
-		t, err := strconv.ParseUint(strings.TrimSpace(s), 10, 64)
+	// "2x20" stands for twenty entries of term 2.
+	for _, s := range strings.Split(strings.Join(a.kv["term"], ","), ",") {
+		ts, reps, ok := strings.Cut(strings.TrimSpace(s), "x")
+		if !ok {
+			reps = "1"
+		}
+		t, err := strconv.ParseUint(ts, 10, 64)
 		if err != nil {
 			return fmt.Errorf("log: term %q: %w", s, err)
 		}
-		ents = append(ents, &raftpb.Entry{Index: snap.GetIndex() + 1 + uint64(i), Term: t})
+		n, err := strconv.ParseUint(reps, 10, 64)
+		if err != nil {
+			return fmt.Errorf("log: term %q: %w", s, err)
+		}
+		for range n {
+			ents = append(ents, &raftpb.Entry{Index: snap.GetIndex() + 1 + uint64(len(ents)), Term: t})
+		}
 	}
 	hs := n.st.hardState
 	last := snap.GetIndex() + uint64(len(ents))

@@ -293,15 +293,56 @@ func (h *harness) stabilize(b *strings.Builder, ids []uint64) error {
 			busy = busy || did
 		}
 		msgs := h.take(func(m *raftpb.Message) bool { return in(m.From) && in(m.To) })
+		var drops dropList
 		for _, m := range msgs {
 			busy = true
+			if why := h.cut(m); why != "" {
+				drops.add(fmt.Sprintf("%d->%d %s", m.From, m.To, m.Type), why)
+				continue
+			}
 			h.deliver(b, m, false, false)
 		}
+		drops.print(b)
 		if !busy {
 			return nil
 		}
 	}
 	return fmt.Errorf("BUG: stabilize: no quiescence after 10000 rounds")
+}
+
+// dropList gathers the messages one stabilize round dropped, so that a
+// partition costs a line per reason rather than a line per message (the
+// Ready that sent them printed them in full).
+type dropList struct {
+	reasons []string
+	msgs    map[string][]string
+	counts  map[string]int
+}
+
+func (d *dropList) add(msg, why string) {
+	if d.msgs == nil {
+		d.msgs, d.counts = map[string][]string{}, map[string]int{}
+	}
+	if _, ok := d.msgs[why]; !ok {
+		d.reasons = append(d.reasons, why)
+	}
+	if d.counts[why+msg] == 0 {
+		d.msgs[why] = append(d.msgs[why], msg)
+	}
+	d.counts[why+msg]++
+}
+
+func (d *dropList) print(b *strings.Builder) {
+	for _, why := range d.reasons {
+		var parts []string
+		for _, msg := range d.msgs[why] {
+			if n := d.counts[why+msg]; n > 1 {
+				msg += fmt.Sprintf(" x%d", n)
+			}
+			parts = append(parts, msg)
+		}
+		fmt.Fprintf(b, "dropped (%s): %s\n", why, strings.Join(parts, ", "))
+	}
 }
 
 func (h *harness) readName(node, id uint64) string {

@@ -1,0 +1,161 @@
+package check
+
+import (
+	"math"
+	"sort"
+
+	"github.com/ironraft/ironraft/raftpb"
+)
+
+// Ledger is the record of committed entries observed anywhere in the
+// cluster, and the checks that need it:
+//
+//   - state-machine safety: no two nodes commit or apply different entries
+//     at the same index (paper Figure 3), and a restarted node never applies
+//     something different from what was applied before;
+//   - leader completeness: a new leader holds every entry committed in an
+//     earlier term (paper §5.4);
+//   - durability: every committed entry is in a majority of durable logs.
+//
+// A node reports its commit index (with its log, which must hold every
+// entry up to it) and each entry it applies. Committed indexes form a
+// prefix, so the ledger is a slice.
+type Ledger struct {
+	// ents[i-1] is the committed entry at index i, nil if not known yet.
+	ents []*raftpb.Entry
+	// from[i-1] is the node that first reported ents[i-1].
+	from []uint64
+	// commitTerm[i-1] is the lowest term in which some node was seen to
+	// know index i committed: the entry was committed in that term or an
+	// earlier one. It is non-decreasing in i. MaxUint64 when unknown.
+	commitTerm []uint64
+	// reported holds, per node, the commit index already checked.
+	reported map[uint64]uint64
+	// Checks counts entry comparisons.
+	Checks int
+}
+
+// Len returns the highest index known to be committed.
+func (l *Ledger) Len() uint64 { return uint64(len(l.ents)) }
+
+// Entry returns the committed entry at index i, or nil.
+func (l *Ledger) Entry(i uint64) *raftpb.Entry {
+	if i == 0 || i > uint64(len(l.ents)) {
+		return nil
+	}
+	return l.ents[i-1]
+}
+
+func sameEntry(a, b *raftpb.Entry) bool {
+	return a.GetIndex() == b.GetIndex() && a.GetTerm() == b.GetTerm() && a.GetType() == b.GetType() &&
+		string(a.GetData()) == string(b.GetData())
+}
+
+// record checks e against the ledger and records it.
+func (l *Ledger) record(id uint64, e *raftpb.Entry, term uint64, what string) error {
+	i := e.GetIndex()
+	for uint64(len(l.ents)) < i {
+		l.ents = append(l.ents, nil)
+		l.from = append(l.from, 0)
+		l.commitTerm = append(l.commitTerm, math.MaxUint64)
+	}
+	l.Checks++
+	k := i - 1
+	if prev := l.ents[k]; prev != nil && !sameEntry(prev, e) {
+		return Failf(StateMachineSafetyName, "node %d %s index %d as (term %d, %s) but node %d committed (term %d, %s) there",
+			id, what, i, e.GetTerm(), DescribeData(e.GetData()), l.from[k], prev.GetTerm(), DescribeData(prev.GetData()))
+	}
+	if l.ents[k] == nil {
+		l.ents[k], l.from[k] = e, id
+	}
+	// Keep commitTerm non-decreasing: index i committed in term t means
+	// every earlier index was committed by then too.
+	for j := int(k); j >= 0 && l.commitTerm[j] > term; j-- {
+		l.commitTerm[j] = term
+	}
+	return nil
+}
+
+// Committed records that node id, in term, knows every entry up to commit
+// is committed; log must hold those entries (the node's durable log, just
+// after it persisted the HardState carrying commit). Entries are checked
+// against what other nodes committed.
+func (l *Ledger) Committed(id, term, commit uint64, log Log) error {
+	if l.reported == nil {
+		l.reported = map[uint64]uint64{}
+	}
+	lo := l.reported[id] + 1
+	if commit < lo {
+		return nil
+	}
+	ents, err := log.Entries(lo, commit+1, math.MaxUint64)
+	if err != nil || uint64(len(ents)) != commit+1-lo {
+		return Failf(PersistenceName, "node %d reports commit index %d in term %d but its durable log does not hold [%d, %d]: %v",
+			id, commit, term, lo, commit, err)
+	}
+	for _, e := range ents {
+		if err := l.record(id, e, term, "committed"); err != nil {
+			return err
+		}
+	}
+	l.reported[id] = commit
+	return nil
+}
+
+// Restarted tells the ledger that node id restarted; its durable commit
+// index is checked again as it reports it.
+func (l *Ledger) Restarted(id uint64) { delete(l.reported, id) }
+
+// Applied records that node id, in term, applied e.
+func (l *Ledger) Applied(id, term uint64, e *raftpb.Entry) error {
+	return l.record(id, e, term, "applied")
+}
+
+// LeaderElected checks that node id, which just became leader in term, holds
+// in log every entry committed in an earlier term.
+func (l *Ledger) LeaderElected(id, term uint64, log Log) error {
+	// commitTerm is non-decreasing: check the prefix committed before term.
+	k := sort.Search(len(l.commitTerm), func(j int) bool { return l.commitTerm[j] >= term })
+	for j := 0; j < k; j++ {
+		e := l.ents[j]
+		if e == nil {
+			continue
+		}
+		l.Checks++
+		t, ok := termAt(log, e.GetIndex())
+		if !ok || t != e.GetTerm() {
+			return Failf(LeaderCompletenessName,
+				"node %d became leader in term %d without committed entry %d (term %d, committed by term %d, %s); its log has term %d there (present=%v)",
+				id, term, e.GetIndex(), e.GetTerm(), l.commitTerm[j], DescribeData(e.GetData()), t, ok)
+		}
+	}
+	return nil
+}
+
+// CheckDurable checks that every committed entry is held, with its term, by
+// at least quorum of the given durable logs.
+func (l *Ledger) CheckDurable(logs []NodeLog, quorum int) error {
+	for j, e := range l.ents {
+		if e == nil {
+			continue
+		}
+		n := 0
+		for _, nl := range logs {
+			l.Checks++
+			if t, ok := termAt(nl.Log, e.GetIndex()); ok && t == e.GetTerm() {
+				n++
+			}
+		}
+		if n < quorum {
+			var holders []uint64
+			for _, nl := range logs {
+				if t, ok := termAt(nl.Log, e.GetIndex()); ok && t == e.GetTerm() {
+					holders = append(holders, nl.ID)
+				}
+			}
+			return Failf(DurabilityName, "committed entry %d (term %d, %s, committed by term %d) is durable on %d nodes %v, need %d",
+				e.GetIndex(), e.GetTerm(), DescribeData(e.GetData()), l.commitTerm[j], n, holders, quorum)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package sim
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/ironraft/ironraft/internal/check"
+	"github.com/ironraft/ironraft/raft"
+	"github.com/ironraft/ironraft/raftpb"
+)
+
+var sprintf = fmt.Sprintf
+
+// kvState is a node's state machine: a map of keys to values and the set
+// of ops already applied. A client op may be in the log more than once (a
+// duplicated forwarded proposal is appended twice); like a real client
+// session table, the state machine applies each (client, op) once.
+type kvState struct {
+	vals map[string]string
+	done map[uint64]struct{}
+}
+
+func newKVState() kvState {
+	return kvState{vals: map[string]string{}, done: map[uint64]struct{}{}}
+}
+
+func opKey(client, op uint32) uint64 { return uint64(client)<<32 | uint64(op) }
+
+// apply applies cmd and reports whether it took effect (false for a
+// duplicate).
+func (kv *kvState) apply(cmd check.KVCommand) bool {
+	k := opKey(cmd.Client, cmd.Op)
+	if _, ok := kv.done[k]; ok {
+		return false
+	}
+	kv.done[k] = struct{}{}
+	kv.vals[cmd.Key] = cmd.Value
+	return true
+}
+
+// overlay is a node's log while a Ready is being persisted: the durable log
+// with the Ready's entries on top. It implements check.Log.
+type overlay struct {
+	base *raft.MemoryStorage
+	ents []*raftpb.Entry
+}
+
+func (o overlay) FirstIndex() (uint64, error) { return o.base.FirstIndex() }
+
+func (o overlay) LastIndex() (uint64, error) {
+	if n := len(o.ents); n > 0 {
+		return o.ents[n-1].Index, nil
+	}
+	return o.base.LastIndex()
+}
+
+func (o overlay) Term(i uint64) (uint64, error) {
+	if n := len(o.ents); n > 0 && i >= o.ents[0].Index {
+		if i > o.ents[n-1].Index {
+			return 0, raft.ErrUnavailable
+		}
+		return o.ents[i-o.ents[0].Index].Term, nil
+	}
+	return o.base.Term(i)
+}
+
+func (o overlay) Entries(lo, hi, _ uint64) ([]*raftpb.Entry, error) {
+	var out []*raftpb.Entry
+	for i := lo; i < hi; i++ {
+		if n := len(o.ents); n > 0 && i >= o.ents[0].Index && i <= o.ents[n-1].Index {
+			out = append(out, o.ents[i-o.ents[0].Index])
+			continue
+		}
+		e, err := o.base.Entries(i, i+1, math.MaxUint64)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e...)
+	}
+	return out, nil
+}

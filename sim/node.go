@@ -1,0 +1,307 @@
+package sim
+
+import (
+	"math/rand/v2"
+
+	"github.com/ironraft/ironraft/internal/check"
+	"github.com/ironraft/ironraft/raft"
+	"github.com/ironraft/ironraft/raftpb"
+)
+
+// node is one simulated server: a durable MemoryStorage that survives
+// crashes, and (while up) a RawNode, an inbox and a KV state machine that
+// do not.
+type node struct {
+	id      uint64
+	durable *raft.MemoryStorage
+
+	up bool
+	// inc counts incarnations; events for an older one are ignored.
+	inc uint64
+	rn  *raft.RawNode
+	// busy says a Ready is being persisted (rd); messages wait in inbox.
+	busy  bool
+	rd    raft.Ready
+	inbox []*raftpb.Message
+
+	// role, lead and term follow the node's Ready SoftState and HardState.
+	role raft.StateType
+	lead uint64
+	term uint64
+	// ledTerm is the term in which the node was last seen becoming leader.
+	ledTerm uint64
+
+	applied uint64
+	kv      kvState
+	// reads are the client reads issued on this node, oldest first.
+	reads []*op
+}
+
+func (s *Sim) newNode(id uint64) *node {
+	ms := raft.NewMemoryStorage()
+	ms.SetConfState(&raftpb.ConfState{Voters: s.ids})
+	return &node{id: id, durable: ms}
+}
+
+// start creates the node's RawNode from its durable storage, with a fresh
+// random source drawn from the simulation's (ReadIndex request IDs come
+// from it, so a restarted node must not reuse the old one).
+func (s *Sim) start(n *node) {
+	cfg := &raft.Config{
+		ID:                        n.id,
+		ElectionTick:              electionTicks,
+		HeartbeatTick:             heartbeatTicks,
+		Storage:                   n.durable,
+		Applied:                   0,
+		MaxSizePerMsg:             s.p.maxMsgSize,
+		MaxInflightMsgs:           s.p.maxInflight,
+		Rand:                      rand.NewPCG(s.rng.Uint64(), s.rng.Uint64()),
+		TestingBugs:               s.opts.Bugs,
+		DisableProposalForwarding: s.p.forwardOff,
+	}
+	if s.p.lease {
+		cfg.ReadOnlyOption = raft.ReadOnlyLeaseBased
+	}
+	rn, err := raft.NewRawNode(cfg)
+	if err != nil {
+		s.fail(check.Failf(check.PersistenceName, "node %d cannot start from its durable state: %v", n.id, err))
+		return
+	}
+	hs, _, _ := n.durable.InitialState()
+	n.up, n.rn, n.busy, n.inbox = true, rn, false, nil
+	n.inc++
+	n.role, n.lead, n.term, n.ledTerm = raft.StateFollower, 0, hs.GetTerm(), 0
+	n.applied = 0
+	n.kv = newKVState()
+	n.reads = nil
+}
+
+// crash stops n: everything but its durable storage is lost, including a
+// Ready being persisted and the messages that were to follow it.
+func (s *Sim) crash(n *node, kind faultKind) {
+	if !n.up {
+		return
+	}
+	s.stats.Faults[kind]++
+	s.stats.Crashes++
+	inFsync := uint64(0)
+	if n.busy {
+		inFsync = 1
+		s.stats.CrashesInFsync++
+	}
+	s.tr.add(trRec{at: s.now, kind: trCrash, a: n.id, b: inFsync})
+	n.up, n.rn, n.busy, n.inbox = false, nil, false, nil
+	n.rd = raft.Ready{}
+	n.inc++
+	n.role, n.lead = raft.StateFollower, 0
+	for _, o := range n.reads {
+		s.finish(o, opUnknown, "")
+	}
+	n.reads = nil
+	s.appendOnly.Forget(n.id)
+	s.ledger.Restarted(n.id)
+	// A crash is when lost persistence would show: check durability now.
+	s.fail(s.ledger.CheckDurable(s.durableLogs(), s.quorum()))
+	if s.healed {
+		s.restart(n)
+		return
+	}
+	down := s.p.downMin + s.rng.IntN(s.p.downMax-s.p.downMin+1)
+	s.schedule(event{at: s.now + int64(down), kind: evRestart, node: n.id, inc: n.inc})
+}
+
+func (s *Sim) restart(n *node) {
+	s.stats.Restarts++
+	s.start(n)
+	hs, _, _ := n.durable.InitialState()
+	last, _ := n.durable.LastIndex()
+	s.tr.add(trRec{at: s.now, kind: trRestart, a: n.id,
+		s: sprintf(" durable term=%d vote=%d commit=%d last=%d", hs.GetTerm(), hs.GetVote(), hs.GetCommit(), last)})
+	s.process(n)
+}
+
+// step feeds m to n's RawNode.
+func (s *Sim) step(n *node, m *raftpb.Message) {
+	// Errors are refusals of stale or unexpected messages; the core
+	// changes nothing for them.
+	_ = n.rn.Step(m)
+}
+
+// process handles n's Readys until it has none or one is being persisted.
+func (s *Sim) process(n *node) {
+	for s.err == nil && n.up && !n.busy && n.rn.HasReady() {
+		rd := n.rn.Ready()
+		s.beginReady(n, rd)
+		if rd.MustSync {
+			n.busy, n.rd = true, rd
+			s.schedule(event{at: s.now + int64(s.rng.IntN(s.p.fsyncMax+1)), kind: evFsync, node: n.id, inc: n.inc})
+			return
+		}
+		s.finishReady(n, rd)
+	}
+}
+
+// fsyncDone completes n's in-flight Ready, then steps the messages that
+// arrived meanwhile.
+func (s *Sim) fsyncDone(n *node) {
+	rd := n.rd
+	n.busy, n.rd = false, raft.Ready{}
+	s.finishReady(n, rd)
+	for len(n.inbox) > 0 && n.up && !n.busy && s.err == nil {
+		inbox := n.inbox
+		n.inbox = nil
+		for _, m := range inbox {
+			s.step(n, m)
+		}
+		s.process(n)
+	}
+}
+
+// beginReady is steps 0 and 1 of the Ready contract: observe the new soft
+// and hard state (and check the leader invariants), then send
+// MessagesBeforePersist.
+func (s *Sim) beginReady(n *node, rd raft.Ready) {
+	if rd.HardState != nil {
+		n.term = rd.HardState.GetTerm()
+	}
+	if ss := rd.SoftState; ss != nil {
+		if ss.RaftState != n.role || ss.Lead != n.lead {
+			s.tr.add(trRec{at: s.now, kind: trRole, a: n.id, b: n.term, c: uint64(ss.RaftState), d: ss.Lead})
+		}
+		n.role, n.lead = ss.RaftState, ss.Lead
+	}
+	stableLast, _ := n.durable.LastIndex()
+	if n.role == raft.StateLeader && n.ledTerm != n.term {
+		n.ledTerm = n.term
+		s.fail(s.elect.Leader(n.id, n.term))
+		s.fail(s.ledger.LeaderElected(n.id, n.term, overlay{base: n.durable, ents: rd.Entries}))
+	}
+	s.fail(s.appendOnly.OnReady(n.id, n.term, n.role == raft.StateLeader, stableLast, rd.Entries))
+	s.checkMustSync(n, rd)
+	for _, m := range rd.MessagesBeforePersist {
+		s.checkOutgoing(n, m, rd.Entries)
+		s.send(m)
+	}
+}
+
+// finishReady is steps 2 to 4: persist, send MessagesAfterPersist, apply,
+// serve reads, Advance.
+func (s *Sim) finishReady(n *node, rd raft.Ready) {
+	if rd.Snapshot != nil {
+		if err := n.durable.ApplySnapshot(rd.Snapshot); err != nil {
+			s.fail(check.Failf(check.PersistenceName, "node %d: apply snapshot: %v", n.id, err))
+		}
+	}
+	if err := n.durable.Append(rd.Entries); err != nil {
+		s.fail(check.Failf(check.PersistenceName, "node %d: append: %v", n.id, err))
+	}
+	if hs := rd.HardState; hs != nil {
+		n.durable.SetHardState(hs)
+	}
+	if len(rd.Entries) > 0 || rd.MustSync {
+		var lo, hi uint64
+		if k := len(rd.Entries); k > 0 {
+			lo, hi = rd.Entries[0].Index, rd.Entries[k-1].Index
+		}
+		hs, _, _ := n.durable.InitialState()
+		s.tr.add(trRec{at: s.now, kind: trPersist, a: n.id, c: lo, d: hi,
+			s: sprintf(" hs=(term=%d vote=%d commit=%d)", hs.GetTerm(), hs.GetVote(), hs.GetCommit())})
+	}
+	if hs := rd.HardState; hs != nil && hs.GetCommit() > 0 {
+		s.fail(s.ledger.Committed(n.id, hs.GetTerm(), hs.GetCommit(), n.durable))
+	}
+	for _, m := range rd.MessagesAfterPersist {
+		s.checkOutgoing(n, m, nil)
+		s.send(m)
+	}
+	s.apply(n, rd.CommittedEntries)
+	for _, rs := range rd.ReadStates {
+		s.readState(n, rs)
+	}
+	s.serveReads(n)
+	n.rn.Advance()
+}
+
+// apply applies committed entries to n's state machine.
+func (s *Sim) apply(n *node, ents []*raftpb.Entry) {
+	if len(ents) == 0 {
+		return
+	}
+	for _, e := range ents {
+		if t, err := n.durable.Term(e.Index); !s.opts.SkipReadyContract && (err != nil || t != e.Term) {
+			s.fail(check.Failf(check.ReadyContractName, "node %d applies entry %d (term %d) that is not in its durable log (durable term %d, %v)",
+				n.id, e.Index, e.Term, t, err))
+		}
+		s.fail(s.ledger.Applied(n.id, n.term, e))
+		if e.Index != n.applied+1 {
+			s.fail(check.Failf(check.StateMachineSafetyName, "node %d applies entry %d after %d", n.id, e.Index, n.applied))
+		}
+		n.applied = e.Index
+		if e.Type != raftpb.EntryNormal {
+			continue
+		}
+		if cmd, ok := check.DecodeKVCommand(e.Data); ok && n.kv.apply(cmd) {
+			s.putApplied(cmd)
+		}
+	}
+	s.tr.add(trRec{at: s.now, kind: trApply, a: n.id, c: ents[0].Index, d: ents[len(ents)-1].Index})
+}
+
+// checkMustSync checks that a Ready that changes the durable term, vote or
+// log asks for an fsync.
+func (s *Sim) checkMustSync(n *node, rd raft.Ready) {
+	if s.opts.SkipReadyContract || rd.MustSync {
+		return
+	}
+	s.stats.ContractChecks++
+	hs, _, _ := n.durable.InitialState()
+	changed := len(rd.Entries) > 0 || rd.Snapshot != nil ||
+		(rd.HardState != nil && (rd.HardState.Term != hs.GetTerm() || rd.HardState.Vote != hs.GetVote()))
+	if changed {
+		s.fail(check.Failf(check.ReadyContractName, "node %d: Ready changes term, vote or log but MustSync is false", n.id))
+	}
+}
+
+// checkOutgoing checks that m, about to leave n, promises nothing that is
+// not durable yet. pending are the entries of the Ready still being
+// persisted (nil once it is).
+func (s *Sim) checkOutgoing(n *node, m *raftpb.Message, pending []*raftpb.Entry) {
+	if s.opts.SkipReadyContract {
+		return
+	}
+	s.stats.ContractChecks++
+	hs, _, _ := n.durable.InitialState()
+	switch m.Type {
+	case raftpb.MsgApp, raftpb.MsgHeartbeat, raftpb.MsgSnap, raftpb.MsgTimeoutNow:
+		// The leader's messages: it persisted its term (and its vote for
+		// itself) before it could win. Other messages may carry a term not
+		// yet persisted: a term alone promises nothing.
+		if m.Term > hs.GetTerm() {
+			s.fail(check.Failf(check.ReadyContractName, "node %d sends %s with term %d before persisting that term (durable term %d)",
+				n.id, m.Type, m.Term, hs.GetTerm()))
+		}
+	case raftpb.MsgVote:
+		if hs.GetTerm() != m.Term || hs.GetVote() != n.id {
+			s.fail(check.Failf(check.ReadyContractName, "node %d asks for votes in term %d before persisting its own vote (durable term %d vote %d)",
+				n.id, m.Term, hs.GetTerm(), hs.GetVote()))
+		}
+	case raftpb.MsgVoteResp:
+		if !m.Reject && (hs.GetTerm() != m.Term || hs.GetVote() != m.To) {
+			s.fail(check.Failf(check.ReadyContractName, "node %d grants its vote to %d in term %d before persisting it (durable term %d vote %d)",
+				n.id, m.To, m.Term, hs.GetTerm(), hs.GetVote()))
+		}
+	case raftpb.MsgAppResp:
+		if m.Reject || m.MatchIndex == 0 {
+			return
+		}
+		last, _ := n.durable.LastIndex()
+		if len(pending) > 0 && pending[0].Index <= m.MatchIndex {
+			s.fail(check.Failf(check.ReadyContractName,
+				"node %d acknowledges index %d to %d (term %d) while entries [%d..%d] of its Ready are not persisted yet",
+				n.id, m.MatchIndex, m.To, m.Term, pending[0].Index, pending[len(pending)-1].Index))
+		} else if last < m.MatchIndex {
+			s.fail(check.Failf(check.ReadyContractName, "node %d acknowledges index %d to %d but its durable log ends at %d",
+				n.id, m.MatchIndex, m.To, last))
+		}
+	}
+}

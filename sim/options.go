@@ -1,0 +1,150 @@
+package sim
+
+import (
+	"math/rand/v2"
+	"time"
+
+	"github.com/ironraft/ironraft/raft"
+)
+
+// Profile selects the mix of faults a run draws from.
+type Profile int
+
+const (
+	// ProfileDefault varies every fault by seed: quiet seeds, lossy
+	// networks, partitions of every shape, crashes with slow fsyncs.
+	ProfileDefault Profile = iota
+	// ProfileBugHunt is tuned to expose the injected protocol bugs quickly:
+	// frequent leader crashes and partitions, slow fsyncs, short downtimes
+	// and a read-heavy workload (reads right after elections).
+	ProfileBugHunt
+)
+
+// Options configure one run. Everything else is drawn from the seed.
+type Options struct {
+	// Seed drives the whole run.
+	Seed uint64
+	// Nodes is the cluster size (3, 5 or 7); 0 lets the seed choose.
+	Nodes int
+	// Ticks is the length of the run in ticks; 0 means DefaultTicks.
+	Ticks int
+	// Bugs injects protocol bugs into every node.
+	Bugs raft.InjectedBugs
+	// Profile selects the fault mix.
+	Profile Profile
+	// KeepTrace keeps the whole event trace in Result.Trace, not only the
+	// tail printed on failure.
+	KeepTrace bool
+	// SkipReadyContract turns off the Ready ordering checks, to see which
+	// end-to-end checker catches a bug that breaks the contract.
+	SkipReadyContract bool
+	// LinearizabilityTimeout bounds the porcupine check; 0 means 20s. A
+	// check that times out fails the run.
+	LinearizabilityTimeout time.Duration
+}
+
+// DefaultTicks is the default length of a run.
+const DefaultTicks = 3000
+
+// Timing and workload constants, in ticks.
+const (
+	electionTicks  = 10
+	heartbeatTicks = 1
+	// opTimeoutTicks is how long a client waits for an op before it gives
+	// up (the outcome is then unknown).
+	opTimeoutTicks = 50
+	// traceTail is how many events a failure prints.
+	traceTail = 300
+	// numKeys is the number of distinct keys, few so that clients contend.
+	numKeys = 5
+)
+
+// params is everything a run draws from its seed.
+type params struct {
+	nodes       int
+	ticks       int64
+	lease       bool
+	forwardOff  bool
+	maxMsgSize  uint64
+	maxInflight int
+
+	dropRate, dupRate float64
+	maxDelay          int // message delay in [1, maxDelay]
+	fsyncMax          int // fsync latency in [0, fsyncMax]
+
+	faultGapMin, faultGapMax                int
+	wPartition, wCrash, wLeaderCrash, wHeal int
+	downMin, downMax                        int
+	partMin, partMax                        int
+
+	clients  int
+	thinkMax int
+	getRatio float64
+
+	// Phases: faults stop and everything heals at faultEnd; ops issued from
+	// opsGrace on must succeed; a leader must exist by leaderBy; clients
+	// stop issuing at opsStop.
+	faultEnd, opsGrace, leaderBy, opsStop int64
+	liveness                              bool
+}
+
+func pick[T any](r *rand.Rand, xs ...T) T { return xs[r.IntN(len(xs))] }
+
+func drawParams(r *rand.Rand, o Options) params {
+	p := params{ticks: int64(o.Ticks)}
+	if p.ticks <= 0 {
+		p.ticks = DefaultTicks
+	}
+	p.nodes = o.Nodes
+	if p.nodes == 0 {
+		p.nodes = pick(r, 3, 3, 5, 5, 7)
+	}
+	p.maxMsgSize = pick[uint64](r, 0, 0, 0, 64, 256)
+	p.maxInflight = pick(r, 0, 0, 4, 16)
+	p.forwardOff = r.IntN(10) == 0
+	p.dropRate = pick(r, 0, 0.01, 0.03, 0.1)
+	p.dupRate = pick(r, 0, 0, 0.01, 0.05)
+	p.maxDelay = pick(r, 1, 2, 3, 5, 8)
+	p.fsyncMax = pick(r, 0, 1, 2, 3, 5)
+	p.faultGapMin = pick(r, 10, 20, 50, 100)
+	p.faultGapMax = p.faultGapMin * pick(r, 2, 4)
+	p.wPartition, p.wCrash, p.wLeaderCrash, p.wHeal = pick(r, 0, 2, 4), pick(r, 0, 1, 3), pick(r, 0, 1, 2), 2
+	if p.wPartition+p.wCrash+p.wLeaderCrash == 0 {
+		p.wPartition = 1
+	}
+	p.downMin, p.downMax = 1, pick(r, 20, 60, 150)
+	p.partMin, p.partMax = 20, pick(r, 60, 200, 400)
+	p.lease = r.IntN(5) == 0
+	p.clients = 3 + r.IntN(6)
+	p.thinkMax = pick(r, 2, 5, 10, 20)
+	p.getRatio = pick(r, 0.3, 0.5, 0.7)
+	if o.Profile == ProfileBugHunt {
+		p.maxMsgSize = pick[uint64](r, 0, 64)
+		p.lease = false
+		p.forwardOff = false
+		p.dropRate = pick(r, 0, 0.01, 0.05)
+		p.dupRate = 0.01
+		p.maxDelay = pick(r, 1, 2, 4)
+		p.fsyncMax = pick(r, 2, 4, 6)
+		p.faultGapMin, p.faultGapMax = 10, 40
+		p.wPartition, p.wCrash, p.wLeaderCrash, p.wHeal = 3, 1, 4, 1
+		p.downMin, p.downMax = 1, 40
+		p.partMin, p.partMax = 10, 80
+		p.clients = 5 + r.IntN(4)
+		p.thinkMax = 3
+		p.getRatio = 0.5
+	}
+	if p.lease {
+		// A restarted follower forgets the leader it promised not to
+		// depose; staying down for longer than an election timeout lets
+		// that promise expire, as the lease assumes (see doc.go).
+		p.downMin = 2 * electionTicks
+		p.downMax = max(p.downMax, p.downMin+10)
+	}
+	p.faultEnd = p.ticks * 3 / 4
+	p.opsGrace = p.faultEnd + 10*electionTicks
+	p.leaderBy = p.faultEnd + 30*electionTicks
+	p.opsStop = p.ticks - opTimeoutTicks - 20
+	p.liveness = p.leaderBy <= p.opsStop
+	return p
+}

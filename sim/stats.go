@@ -1,0 +1,106 @@
+package sim
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// faultKind enumerates injected faults, for the statistics.
+type faultKind int
+
+const (
+	fIsolate faultKind = iota
+	fSplit
+	fOneWay
+	fBridge
+	fHeal
+	fCrash
+	fLeaderCrash
+	numFaultKinds
+)
+
+var faultNames = [numFaultKinds]string{"isolate", "split", "one-way", "bridge", "heal", "crash", "leader-crash"}
+
+// Stats count what happened in a run.
+type Stats struct {
+	Nodes int
+	Lease bool
+	Ticks int64
+	// Messages counts messages sent; Dropped and Duplicated those the
+	// network dropped (randomly, by partition, or to a down node) or
+	// duplicated.
+	Messages, Delivered, Dropped, Duplicated int
+	Faults                                   [numFaultKinds]int
+	Crashes, CrashesInFsync, Restarts        int
+	// Leaders counts the terms in which a leader was observed; MaxTerm is
+	// the highest term reached.
+	Leaders   int
+	MaxTerm   uint64
+	Committed uint64
+	// Client ops by outcome as the client saw it. PutsLate counts puts the
+	// client gave up on that were later seen applied.
+	PutsOK, PutsFailed, PutsUnknown, PutsLate int
+	GetsOK, GetsFailed, GetsUnknown           int
+	// ContractChecks counts Ready contract checks; Checks all checks.
+	ContractChecks int
+	Checks         int
+	Wall           time.Duration
+}
+
+// FaultSummary renders the injected faults by kind, "isolate=2 crash=1".
+func (st Stats) FaultSummary() string {
+	var parts []string
+	for k, n := range st.Faults {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", faultNames[k], n))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, " ")
+}
+
+// TotalFaults returns the number of injected faults.
+func (st Stats) TotalFaults() int {
+	n := 0
+	for _, c := range st.Faults {
+		n += c
+	}
+	return n
+}
+
+// Add accumulates o into st (for summaries over seeds).
+func (st *Stats) Add(o Stats) {
+	st.Ticks += o.Ticks
+	st.Messages += o.Messages
+	st.Delivered += o.Delivered
+	st.Dropped += o.Dropped
+	st.Duplicated += o.Duplicated
+	for k := range st.Faults {
+		st.Faults[k] += o.Faults[k]
+	}
+	st.Crashes += o.Crashes
+	st.CrashesInFsync += o.CrashesInFsync
+	st.Restarts += o.Restarts
+	st.Leaders += o.Leaders
+	st.Committed += o.Committed
+	st.PutsOK += o.PutsOK
+	st.PutsFailed += o.PutsFailed
+	st.PutsUnknown += o.PutsUnknown
+	st.PutsLate += o.PutsLate
+	st.GetsOK += o.GetsOK
+	st.GetsFailed += o.GetsFailed
+	st.GetsUnknown += o.GetsUnknown
+	st.ContractChecks += o.ContractChecks
+	st.Checks += o.Checks
+	st.Wall += o.Wall
+}
+
+// OpsSummary renders client outcomes, "ok=10 failed=2 unknown=1".
+func (st Stats) OpsSummary() string {
+	return fmt.Sprintf("ok=%d failed=%d unknown=%d (puts %d/%d/%d, %d unknown puts seen applied later; gets %d/%d/%d)",
+		st.PutsOK+st.GetsOK, st.PutsFailed+st.GetsFailed, st.PutsUnknown+st.GetsUnknown,
+		st.PutsOK, st.PutsFailed, st.PutsUnknown, st.PutsLate, st.GetsOK, st.GetsFailed, st.GetsUnknown)
+}

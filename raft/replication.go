@@ -187,6 +187,14 @@ func stepLeader(r *raft, m *raftpb.Message) error {
 	case raftpb.MsgHeartbeatResp:
 		pr.RecentActive = true
 		pr.MsgAppFlowPaused = false
+		if pr.State == tracker.StateReplicate && pr.Inflights.Full() {
+			// The follower answers heartbeats but none of the MsgApp that
+			// filled its window: they were lost (dropped, or cut off by a
+			// partition). Nothing frees the window otherwise, so the
+			// follower would never get another entry from this leader.
+			// Probe again from its match index.
+			pr.BecomeProbe()
+		}
 		if pr.Match < r.raftLog.lastIndex() {
 			r.sendAppend(m.From)
 		}

@@ -22,7 +22,8 @@ type SoftState struct {
 //  1. Send MessagesBeforePersist. They may leave before anything of this
 //     Ready is persisted: they are the leader's replication messages, which
 //     a leader may send in parallel with its own write (dissertation
-//     §10.2.1), and requests forwarded to the leader.
+//     §10.2.1), and requests forwarded to the leader. A Ready that changes
+//     the term or vote puts every message after persistence instead.
 //  2. Persist Snapshot (if not nil), then Entries (replacing any stored
 //     entries they overlap), then HardState (if not nil). When MustSync is
 //     true, the write must be durable (fsync) before step 3.
@@ -201,8 +202,9 @@ func (rn *RawNode) Ready() Ready {
 		rd.SoftState = &ss
 	}
 	hs := r.hardState()
+	termChanged := hs.Term != rn.prevHard.Term || hs.Vote != rn.prevHard.Vote
 	if !hardStateEqual(hs, rn.prevHard) {
-		rd.MustSync = hs.Term != rn.prevHard.Term || hs.Vote != rn.prevHard.Vote
+		rd.MustSync = termChanged
 		rd.HardState = hs
 		rn.prevHard = hs
 	}
@@ -213,8 +215,11 @@ func (rn *RawNode) Ready() Ready {
 	if len(rd.Entries) > 0 {
 		rd.MustSync = true
 	}
+	// When this Ready changes the term or vote, every message waits for it
+	// to be persisted: none may carry a term that a crash could make this
+	// node forget.
 	for _, m := range r.msgs {
-		if r.mayLeaveBeforePersist(m) {
+		if !termChanged && r.mayLeaveBeforePersist(m) {
 			rd.MessagesBeforePersist = append(rd.MessagesBeforePersist, m)
 		} else {
 			rd.MessagesAfterPersist = append(rd.MessagesAfterPersist, m)

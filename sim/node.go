@@ -281,12 +281,14 @@ func (s *Sim) checkOutgoing(n *node, m *raftpb.Message, pending []*raftpb.Entry)
 				n.id, m.Type, m.Term, hs.GetTerm()))
 		}
 	case raftpb.MsgVote:
-		if hs.GetTerm() != m.Term || hs.GetVote() != n.id {
+		// A later durable term also keeps the promise: the node never acts
+		// in m.Term again.
+		if hs.GetTerm() < m.Term || (hs.GetTerm() == m.Term && hs.GetVote() != n.id) {
 			s.fail(check.Failf(check.ReadyContractName, "node %d asks for votes in term %d before persisting its own vote (durable term %d vote %d)",
 				n.id, m.Term, hs.GetTerm(), hs.GetVote()))
 		}
 	case raftpb.MsgVoteResp:
-		if !m.Reject && (hs.GetTerm() != m.Term || hs.GetVote() != m.To) {
+		if !m.Reject && (hs.GetTerm() < m.Term || (hs.GetTerm() == m.Term && hs.GetVote() != m.To)) {
 			s.fail(check.Failf(check.ReadyContractName, "node %d grants its vote to %d in term %d before persisting it (durable term %d vote %d)",
 				n.id, m.To, m.Term, hs.GetTerm(), hs.GetVote()))
 		}

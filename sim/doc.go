@@ -1,0 +1,140 @@
+// Package sim is the deterministic simulator of ironraft: it runs clusters
+// of the production raft.RawNode over a simulated network and disk, under
+// faults and a client workload, and checks Raft's safety properties,
+// linearizability of the client history, and liveness after the faults
+// stop.
+//
+// # Determinism
+//
+// One uint64 seed drives a whole run. Every random choice (cluster size,
+// fault mix, message delays and drops, crash times, client ops, and the
+// Config.Rand of every node incarnation) comes from one math/rand/v2 PCG
+// seeded by the seed, drawn in event order. Nothing iterates a Go map in an
+// order that matters and nothing reads the wall clock (only Stats.Wall and
+// porcupine's timeout do, which do not feed back into the run). Time is
+// ticks. Events (message deliveries, the tick, fsync completions, client
+// ops and timeouts, faults, restarts, heals) wait in a heap ordered by
+// (tick, sequence number), so ties run in scheduling order. Every trace
+// event feeds a hash; TestDeterminism runs seeds twice and compares it.
+//
+// # Nodes and persistence
+//
+// A node has a durable raft.MemoryStorage (it survives crashes; it is also
+// the node's Config.Storage) and, while up, a RawNode, an inbox and a KV
+// state machine. Every live node ticks once per tick. The Ready loop
+// follows the contract documented on raft.Ready, like a synchronous
+// replica:
+//
+//  1. MessagesBeforePersist go to the network at once.
+//  2. If MustSync, the "fsync" completes after 0..fsyncMax ticks; until
+//     then the node is busy: messages that arrive wait in its inbox (ticks
+//     and client requests still reach the RawNode, which allows steps
+//     between Ready and Advance). A Ready without MustSync completes at
+//     once.
+//  3. On completion the Snapshot, Entries (MemoryStorage.Append) and
+//     HardState are written to the durable storage, MessagesAfterPersist
+//     are sent, CommittedEntries are applied, ReadStates are served once
+//     their index is applied, and Advance is called; then the inbox is
+//     stepped.
+//
+// A crash loses everything but the durable storage: a Ready whose fsync
+// was in flight (and its after-persist messages), the inbox, the state
+// machine and pending reads. A restart builds a new RawNode on the same
+// storage with Applied 0 (the state machine is rebuilt by re-applying
+// committed entries) and a fresh Rand source drawn from the simulation's
+// generator: ReadIndex request IDs come from it, so a new incarnation must
+// not reuse the old sequence.
+//
+// Every node starts with SetConfState(Voters: all) on its durable storage.
+// Config: ElectionTick 10, HeartbeatTick 1, and by seed small
+// MaxSizePerMsg / MaxInflightMsgs (to exercise probing and flow control),
+// proposal forwarding off (10% of seeds), and ReadOnlyLeaseBased (20% of
+// seeds). Lease reads are safe here because every node ticks at the same
+// rate and the simulator injects no process pauses; but a crashed follower
+// forgets the lease it granted (a restarted node has no leader and may
+// vote at once), so with leases a crashed node stays down at least two
+// election timeouts, longer than any lease it granted.
+//
+// # Network and faults
+//
+// A message is dropped with the seed's drop rate, else delivered after
+// 1..maxDelay ticks (so reordered), and duplicated with the seed's
+// duplicate rate. Partitions are sets of cut directed links, checked when a
+// message arrives: isolate one node, a minority/majority split, asymmetric
+// one-way cuts (a node that cannot send, or cannot receive, plus random
+// one-way links), and a bridge node that sees both halves of a split. Half
+// the time the leader is the node singled out. A partition heals after a
+// random time or is replaced by the next. Crashes hit a random node or the
+// current leader and last a random downtime. Faults come at random gaps
+// during the first 3/4 of the run; then the fault phase ends: the network
+// heals, crashed nodes restart, drops and duplicates stop.
+//
+// ProfileDefault draws every rate from the seed (some seeds are quiet,
+// some brutal). ProfileBugHunt, used by TestInjectedBugsCaught, has
+// frequent leader crashes and partitions, short downtimes, slow fsyncs
+// (2..6 ticks: crashes during fsync are common), few entries per MsgApp
+// and a read-heavy workload, so that reads arrive right after elections.
+//
+// # Client workload and history
+//
+// 3 to 8 clients each have at most one op outstanding, on a random live
+// node, over 5 keys. Put(k, v) is proposed with RawNode.Propose; its entry
+// encodes (client, op, key, value) (check.KVCommand), and the KV state
+// machine applies each (client, op) at most once, like a client session
+// table, so a proposal duplicated by the network is harmless. Get(k) calls
+// RawNode.ReadIndex, waits for the ReadState, then until its node has
+// applied ReadState.Index, and reads that node's state machine.
+//
+// A put completes when it is first applied by any node (the simulator
+// watches every node's applies). A client gives up after 50 ticks, or when
+// its get's node crashes: the outcome is then unknown to the client. In the
+// porcupine history an unknown put is "maybe happened": its return time is
+// when it is first seen applied later in the run, else +infinity; it is
+// never dropped. A put that Propose refused synchronously had no effect and
+// is left out; so are gets that failed or whose outcome is unknown.
+//
+// # Checkers
+//
+// Package internal/check holds the checkers, fed as the run goes:
+//
+//   - ready contract: a message leaving a node promises nothing that is not
+//     durable (a MsgAppResp's match index is in the durable log and not in
+//     the Ready still being persisted; a granted vote or a vote request is
+//     durable, or superseded by a later durable term; leader messages carry
+//     a durable term), a Ready that changes term, vote or log asks for an
+//     fsync, and every applied entry is durable;
+//   - election safety: at most one leader per term (Ready.SoftState);
+//   - leader append-only: a leader's Readys only append after its first;
+//   - leader completeness: a new leader holds every entry committed in an
+//     earlier term (its durable log plus the Ready being persisted);
+//   - state-machine safety: every commit index a node persists and every
+//     entry it applies agrees with a global ledger of committed entries
+//     (so a restarted node never applies something different either);
+//   - log matching: over all durable logs every 200 ticks and at the end;
+//   - committed entries durable: every committed entry is in a majority of
+//     durable logs, checked after every crash, every 200 ticks and at the
+//     end;
+//   - linearizability: the client history against a KV model partitioned
+//     by key, with porcupine; a check that does not finish in time fails
+//     the run;
+//   - liveness: 30 election timeouts after the faults stop a live node
+//     leads in the highest term; every op issued 10 election timeouts
+//     after the faults stop completes; at the end every node is up and all
+//     have applied the same, highest committed index.
+//
+// A panic in the core ends the run as a failure of checker "core panic".
+//
+// # Replaying a failure
+//
+// A failing seed prints itself, the failing checker and the last 300
+// events (ticks elided): message deliveries and drops ("t=123 1->2 MsgApp
+// term=3 prev=(10,2) ents=[11..14] commit=9"), crashes, restarts,
+// partitions, role changes, fsyncs, applies and client ops. Replay it with
+//
+//	go test ./sim -run 'TestSim$' -seed=N -v     (full trace with -v or -trace)
+//	go run ./cmd/ironsim -seed N -trace
+//
+// TestSim runs seeds 1..-seeds (default 300; CI passes -seeds=2000) on
+// GOMAXPROCS workers, -ticks ticks each (default 3000), and prints "sim:"
+// summary lines.
+package sim

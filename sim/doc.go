@@ -73,7 +73,11 @@
 // some brutal). ProfileBugHunt, used by TestInjectedBugsCaught, has
 // frequent leader crashes and partitions, short downtimes, slow fsyncs
 // (2..6 ticks: crashes during fsync are common), few entries per MsgApp
-// and a read-heavy workload, so that reads arrive right after elections.
+// and a read-heavy workload, so that reads arrive right after elections;
+// it also crashes half of the newly elected leaders within 3 ticks (before
+// their no-op spreads, leaving divergent uncommitted tails of many terms)
+// and a fifth of the leaders right after they persist a higher commit
+// index (before followers learn it).
 //
 // # Client workload and history
 //
@@ -103,6 +107,8 @@
 //     durable, or superseded by a later durable term; leader messages carry
 //     a durable term), a Ready that changes term, vote or log asks for an
 //     fsync, and every applied entry is durable;
+//   - leader commit rule (paper §5.4.2): a leader advances its commit
+//     index only to an entry of its own term;
 //   - election safety: at most one leader per term (Ready.SoftState);
 //   - leader append-only: a leader's Readys only append after its first;
 //   - leader completeness: a new leader holds every entry committed in an

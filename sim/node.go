@@ -30,6 +30,9 @@ type node struct {
 	term uint64
 	// ledTerm is the term in which the node was last seen becoming leader.
 	ledTerm uint64
+	// ledBefore says the node already led in its term before the current
+	// Ready.
+	ledBefore bool
 
 	applied uint64
 	kv      kvState
@@ -171,10 +174,14 @@ func (s *Sim) beginReady(n *node, rd raft.Ready) {
 		n.role, n.lead = ss.RaftState, ss.Lead
 	}
 	stableLast, _ := n.durable.LastIndex()
+	n.ledBefore = n.role == raft.StateLeader && n.ledTerm == n.term
 	if n.role == raft.StateLeader && n.ledTerm != n.term {
 		n.ledTerm = n.term
 		s.fail(s.elect.Leader(n.id, n.term))
 		s.fail(s.ledger.LeaderElected(n.id, n.term, overlay{base: n.durable, ents: rd.Entries}))
+		if !s.healed && s.p.crashNewLeader > 0 && s.rng.Float64() < s.p.crashNewLeader {
+			s.schedule(event{at: s.now + int64(s.rng.IntN(4)), kind: evCrash, node: n.id, inc: n.inc})
+		}
 	}
 	s.fail(s.appendOnly.OnReady(n.id, n.term, n.role == raft.StateLeader, stableLast, rd.Entries))
 	s.checkMustSync(n, rd)
@@ -195,8 +202,15 @@ func (s *Sim) finishReady(n *node, rd raft.Ready) {
 	if err := n.durable.Append(rd.Entries); err != nil {
 		s.fail(check.Failf(check.PersistenceName, "node %d: append: %v", n.id, err))
 	}
+	prevHS, _, _ := n.durable.InitialState()
+	oldCommit := prevHS.GetCommit()
 	if hs := rd.HardState; hs != nil {
+		old := prevHS
 		n.durable.SetHardState(hs)
+		if n.role == raft.StateLeader && hs.GetCommit() > old.GetCommit() && !s.healed &&
+			s.p.crashOnCommit > 0 && s.rng.Float64() < s.p.crashOnCommit {
+			s.schedule(event{at: s.now + int64(s.rng.IntN(3)), kind: evCrash, node: n.id, inc: n.inc})
+		}
 	}
 	if len(rd.Entries) > 0 || rd.MustSync {
 		var lo, hi uint64
@@ -208,6 +222,15 @@ func (s *Sim) finishReady(n *node, rd raft.Ready) {
 			s: sprintf(" hs=(term=%d vote=%d commit=%d)", hs.GetTerm(), hs.GetVote(), hs.GetCommit())})
 	}
 	if hs := rd.HardState; hs != nil && hs.GetCommit() > 0 {
+		if n.role == raft.StateLeader && n.ledBefore {
+			if t, _ := n.durable.Term(hs.GetCommit()); t != hs.GetTerm() && hs.GetCommit() > oldCommit {
+				s.stats.OldTermCommits++
+			}
+			if !s.opts.SkipCommitRule {
+				s.stats.ContractChecks++
+				s.fail(check.CheckLeaderCommit(n.id, n.term, oldCommit, hs.GetCommit(), n.durable))
+			}
+		}
 		s.fail(s.ledger.Committed(n.id, hs.GetTerm(), hs.GetCommit(), n.durable))
 	}
 	for _, m := range rd.MessagesAfterPersist {

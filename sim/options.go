@@ -38,9 +38,16 @@ type Options struct {
 	// SkipReadyContract turns off the Ready ordering checks, to see which
 	// end-to-end checker catches a bug that breaks the contract.
 	SkipReadyContract bool
+	// SkipCommitRule turns off the leader commit rule check (paper
+	// §5.4.2), to see which end-to-end checker catches a bug that breaks
+	// it.
+	SkipCommitRule bool
 	// LinearizabilityTimeout bounds the porcupine check; 0 means 20s. A
 	// check that times out fails the run.
 	LinearizabilityTimeout time.Duration
+
+	// tune, if set, adjusts the drawn parameters (tests only).
+	tune func(*params)
 }
 
 // DefaultTicks is the default length of a run.
@@ -75,7 +82,15 @@ type params struct {
 	faultGapMin, faultGapMax                int
 	wPartition, wCrash, wLeaderCrash, wHeal int
 	downMin, downMax                        int
-	partMin, partMax                        int
+	// crashNewLeader is the probability that a newly elected leader
+	// crashes within 0..3 ticks of its election, before its no-op is
+	// replicated: this leaves divergent uncommitted tails of many terms.
+	crashNewLeader float64
+	// crashOnCommit is the probability that a leader crashes within 0..2
+	// ticks of persisting a higher commit index, before its followers
+	// learn it.
+	crashOnCommit    float64
+	partMin, partMax int
 
 	clients  int
 	thinkMax int
@@ -130,9 +145,14 @@ func drawParams(r *rand.Rand, o Options) params {
 		p.wPartition, p.wCrash, p.wLeaderCrash, p.wHeal = 3, 1, 4, 1
 		p.downMin, p.downMax = 1, 40
 		p.partMin, p.partMax = 10, 80
+		p.crashNewLeader = 0.5
+		p.crashOnCommit = 0.2
 		p.clients = 5 + r.IntN(4)
 		p.thinkMax = 3
 		p.getRatio = 0.5
+	}
+	if o.tune != nil {
+		o.tune(&p)
 	}
 	if p.lease {
 		// A restarted follower forgets the leader it promised not to

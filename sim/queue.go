@@ -15,6 +15,7 @@ const (
 	evRestart               // node restarts
 	evHeal                  // the current partition heals
 	evPhase                 // the fault phase ends: heal everything
+	evCrash                 // node crashes (a targeted fault)
 )
 
 // event is one entry of the queue. Events run in (at, seq) order; seq is

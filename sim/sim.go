@@ -193,6 +193,11 @@ func (s *Sim) handle(e event) {
 		}
 	case evPhase:
 		s.endFaultPhase()
+	case evCrash:
+		n := s.node(e.node)
+		if n.up && n.inc == e.inc && !s.healed {
+			s.crash(n, fNewLeaderCrash)
+		}
 	}
 }
 

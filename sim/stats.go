@@ -17,10 +17,11 @@ const (
 	fHeal
 	fCrash
 	fLeaderCrash
+	fNewLeaderCrash
 	numFaultKinds
 )
 
-var faultNames = [numFaultKinds]string{"isolate", "split", "one-way", "bridge", "heal", "crash", "leader-crash"}
+var faultNames = [numFaultKinds]string{"isolate", "split", "one-way", "bridge", "heal", "crash", "leader-crash", "new-leader-crash"}
 
 // Stats count what happened in a run.
 type Stats struct {
@@ -44,6 +45,9 @@ type Stats struct {
 	GetsOK, GetsFailed, GetsUnknown           int
 	// ContractChecks counts Ready contract checks; Checks all checks.
 	ContractChecks int
+	// OldTermCommits counts leader commit indexes that landed on an entry
+	// of an earlier term (only an injected bug does that).
+	OldTermCommits int
 	Checks         int
 	Wall           time.Duration
 }
@@ -94,6 +98,7 @@ func (st *Stats) Add(o Stats) {
 	st.GetsFailed += o.GetsFailed
 	st.GetsUnknown += o.GetsUnknown
 	st.ContractChecks += o.ContractChecks
+	st.OldTermCommits += o.OldTermCommits
 	st.Checks += o.Checks
 	st.Wall += o.Wall
 }

@@ -90,3 +90,19 @@ func (c *LeaderAppendOnly) OnReady(id, term uint64, leader bool, stableLast uint
 // Forget drops what is known about node id (after a crash: a restarted node
 // starts as a follower).
 func (c *LeaderAppendOnly) Forget(id uint64) { delete(c.st, id) }
+
+// CheckLeaderCommit checks the commit rule of paper §5.4.2: a leader
+// advances its commit index only to an entry of its own term (earlier
+// entries are committed with it, never by counting their replicas).
+// oldCommit and newCommit are the leader's commit index before and after a
+// Ready of its term; log is its log after that Ready is persisted.
+func CheckLeaderCommit(id, term, oldCommit, newCommit uint64, log Log) error {
+	if newCommit <= oldCommit {
+		return nil
+	}
+	if t, ok := termAt(log, newCommit); !ok || t != term {
+		return Failf(LeaderCommitName, "node %d, leader in term %d, advanced its commit index from %d to %d, an entry of term %d (present=%v): only entries of the current term may be committed by counting replicas",
+			id, term, oldCommit, newCommit, t, ok)
+	}
+	return nil
+}

@@ -6,6 +6,7 @@ import "fmt"
 const (
 	ElectionSafetyName     = "election safety"
 	LeaderAppendOnlyName   = "leader append-only"
+	LeaderCommitName       = "leader commit rule"
 	LogMatchingName        = "log matching"
 	LeaderCompletenessName = "leader completeness"
 	StateMachineSafetyName = "state-machine safety"

@@ -107,15 +107,6 @@ func (in *Inflights) FreeLE(to uint64) {
 	}
 }
 
-// FreeFirstOne frees the oldest inflight, if any. The leader calls it when
-// a follower answers a heartbeat while the window is full: the messages in
-// flight may have been lost, and one more lets replication find out.
-func (in *Inflights) FreeFirstOne() {
-	if in.count > 0 {
-		in.FreeLE(in.buffer[in.start].index)
-	}
-}
-
 // Full reports whether no more messages may be sent: either the count limit
 // is reached, or a byte limit is set and the bytes in flight reach it. A
 // single message may overshoot the byte limit; the window is then full until

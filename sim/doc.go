@@ -67,7 +67,10 @@
 // random time or is replaced by the next. Crashes hit a random node or the
 // current leader and last a random downtime. Faults come at random gaps
 // during the first 3/4 of the run; then the fault phase ends: the network
-// heals, crashed nodes restart, drops and duplicates stop.
+// heals, crashed nodes restart, drops and duplicates stop, and message
+// delays (at most 3 ticks) and fsyncs (at most 2) become short enough for
+// Raft's timing requirement: a vote round trip well below the election
+// timeout.
 //
 // ProfileDefault draws every rate from the seed (some seeds are quiet,
 // some brutal). ProfileBugHunt, used by TestInjectedBugsCaught, has

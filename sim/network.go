@@ -218,6 +218,13 @@ func (s *Sim) healPartition() {
 func (s *Sim) endFaultPhase() {
 	s.healed = true
 	s.healPartition()
+	// Raft's timing requirement (broadcast time well below the election
+	// timeout) must hold for liveness: with the slowest fault-phase
+	// settings (8-tick delays, 5-tick fsyncs) a vote round trip can exceed
+	// the election timeout, and a candidate then times out before its
+	// grants arrive, forever (seed 337 did that).
+	s.p.maxDelay = min(s.p.maxDelay, 3)
+	s.p.fsyncMax = min(s.p.fsyncMax, 2)
 	s.note("FAULT PHASE OVER: network healed, crashed nodes restart, no more drops")
 	for _, n := range s.nodes {
 		if !n.up {

@@ -37,6 +37,9 @@ var injectedBugs = []struct {
 func TestInjectedBugsCaught(t *testing.T) {
 	for _, b := range injectedBugs {
 		t.Run(b.name, func(t *testing.T) {
+			if b.informational && raceEnabled {
+				t.Skip("informational; skipped under the race detector")
+			}
 			t.Parallel()
 			batch := 8
 			for first := 1; first <= *flagBugSeeds; first += batch {

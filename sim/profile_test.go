@@ -8,7 +8,7 @@ import (
 // TestBugHuntProfileCorrectCore runs the bug-hunting profile without
 // injected bugs: whatever it finds with a bug must not be a false alarm.
 func TestBugHuntProfileCorrectCore(t *testing.T) {
-	n := *flagSeeds / 3
+	n := seedCount() / 3
 	var seeds []uint64
 	for i := 1; i <= n; i++ {
 		seeds = append(seeds, uint64(i))

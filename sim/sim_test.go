@@ -47,7 +47,7 @@ func TestSim(t *testing.T) {
 	if *flagSeed != 0 {
 		seeds = []uint64{*flagSeed}
 	} else {
-		for i := 1; i <= *flagSeeds; i++ {
+		for i := 1; i <= seedCount(); i++ {
 			seeds = append(seeds, uint64(i))
 		}
 	}
@@ -119,3 +119,13 @@ func TestDeterminism(t *testing.T) {
 }
 
 var _ = raft.InjectedBugs{}
+
+// seedCount is -seeds, or 40 under the race detector unless -seeds is set.
+func seedCount() int {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == "seeds" })
+	if raceEnabled && !set {
+		return 40
+	}
+	return *flagSeeds
+}

@@ -25,7 +25,11 @@ const (
 	// ElectionTick of theirs after hearing from it. If a follower's ticks
 	// run faster than the leader's by more than that margin, a new leader
 	// may be elected while the old one still serves reads from its lease,
-	// and those reads may be stale.
+	// and those reads may be stale. Every voter must use this option: it
+	// also makes a restarted node wait an election timeout before voting,
+	// since it may have acknowledged the lease just before it went down.
+	// The runtime must deliver the ticks of a paused process (SIGSTOP, GC
+	// pauses) before it serves a lease read.
 	ReadOnlyLeaseBased
 )
 

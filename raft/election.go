@@ -92,6 +92,10 @@ func (r *raft) campaign(t campaignType) {
 
 // poll records a vote and acts on the result.
 func (r *raft) poll(id uint64, t raftpb.MessageType, granted bool) {
+	if r.trk.Progress[id] == nil {
+		r.logger.Debug("raft: ignored vote of a non-member", "term", r.term, "from", id)
+		return
+	}
 	r.trk.RecordVote(id, granted)
 	gr, rj, res := r.trk.TallyVotes()
 	r.logger.Debug("raft: vote received", "term", r.term, "from", id, "type", t.String(),

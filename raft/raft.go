@@ -83,6 +83,8 @@ type raft struct {
 	randomizedElectionTimeout int
 	// ticks counts every Tick since start; lease reads compare against it.
 	ticks uint64
+	// restarted says the node started with a non-zero term from storage.
+	restarted bool
 
 	heartbeatTimeout int
 	electionTimeout  int
@@ -131,17 +133,24 @@ func newRaft(c *Config) (*raft, error) {
 	r.logger = cfg.Logger.With("raft_id", cfg.ID)
 	r.applyConfState(cs)
 	if hs != nil && (hs.GetTerm() != 0 || hs.GetVote() != 0 || hs.GetCommit() != 0) {
-		if hs.GetCommit() < r.raftLog.committed || hs.GetCommit() > r.raftLog.lastIndex() {
-			return nil, fmt.Errorf("raft: storage: hard state commit %d out of range [%d, %d]",
-				hs.GetCommit(), r.raftLog.committed, r.raftLog.lastIndex())
+		if hs.GetCommit() > r.raftLog.lastIndex() {
+			return nil, fmt.Errorf("raft: storage: hard state commit %d beyond last index %d",
+				hs.GetCommit(), r.raftLog.lastIndex())
 		}
-		r.raftLog.committed = hs.GetCommit()
+		// A commit index need not be synced by itself, so the stored one may
+		// be older than the snapshot (committed by definition): keep the
+		// larger.
+		r.raftLog.committed = max(hs.GetCommit(), r.raftLog.committed)
 		r.term, r.vote = hs.GetTerm(), hs.GetVote()
+		r.restarted = r.term > 0
 	}
 	if cfg.Applied > 0 {
-		if cfg.Applied > r.raftLog.committed {
-			return nil, fmt.Errorf("raft: config: Applied = %d beyond commit index %d", cfg.Applied, r.raftLog.committed)
+		if cfg.Applied > r.raftLog.lastIndex() {
+			return nil, fmt.Errorf("raft: config: Applied = %d beyond last index %d", cfg.Applied, r.raftLog.lastIndex())
 		}
+		// The application applied it, so it was committed, even if the
+		// commit index stored with it is older.
+		r.raftLog.committed = max(r.raftLog.committed, cfg.Applied)
 		if cfg.Applied > r.raftLog.applied {
 			r.raftLog.appliedTo(cfg.Applied)
 		}
@@ -366,7 +375,12 @@ func (r *raft) Step(m *raftpb.Message) error {
 			// A node that heard from a live leader within the minimum
 			// election timeout does not help depose it (dissertation §4.2.3).
 			inLease := r.checkQuorum && r.lead != None && r.electionElapsed < r.electionTimeout
-			if inLease && !m.Transfer {
+			// With lease reads, a node that restarted may have heard from the
+			// leader right before it went down: it too waits an election
+			// timeout before it helps elect anyone else. (A node that never
+			// saw a term can have promised nothing.)
+			startup := r.readOnlyOption == ReadOnlyLeaseBased && r.restarted && r.ticks < uint64(r.electionTimeout)
+			if (inLease || startup) && !m.Transfer {
 				r.logger.Debug("raft: ignored vote request within leader lease", "term", r.term,
 					"from", m.From, "msg_term", m.Term, "type", m.Type.String())
 				return nil
@@ -394,7 +408,9 @@ func (r *raft) Step(m *raftpb.Message) error {
 				// A stale leader cut off by a partition would otherwise never
 				// learn the new term (our pre-votes or lease make us ignore
 				// its peers' vote requests): tell it.
-				r.send(&raftpb.Message{To: m.From, Type: raftpb.MsgAppResp})
+				// It is a rejection of nothing (index 0), so that if reordering
+				// delivers it to a leader of our term, that leader ignores it.
+				r.send(&raftpb.Message{To: m.From, Type: raftpb.MsgAppResp, Reject: true})
 			}
 		case raftpb.MsgPreVote:
 			r.send(&raftpb.Message{To: m.From, Term: r.term, Type: raftpb.MsgPreVoteResp, Reject: true})

@@ -154,6 +154,8 @@ func (rn *RawNode) ReportUnreachable(id uint64) {
 }
 
 // ReportSnapshot tells the node whether sending a snapshot to id succeeded.
+// The application must call it for every MsgSnap it sends: until then the
+// leader sends that follower nothing else.
 func (rn *RawNode) ReportSnapshot(id uint64, ok bool) {
 	rn.raft.stepLocal(&raftpb.Message{Type: raftpb.MsgSnapStatus, From: id, Reject: !ok})
 }

@@ -2,6 +2,7 @@ package raft
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/ironraft/ironraft/raft/quorum"
 	"github.com/ironraft/ironraft/raftpb"
@@ -39,6 +40,9 @@ type readIndex struct {
 	pending []readRequest
 	// waitingCommit requests wait for the first commit of the term.
 	waitingCommit []readRequest
+	// forwarded holds the IDs of this node's requests sent to the leader
+	// and not yet answered. Bounded by maxPendingReads.
+	forwarded map[uint64]struct{}
 	// nextID is the last ID handed out by ReadIndex on this node.
 	nextID uint64
 }
@@ -53,6 +57,18 @@ func (ri *readIndex) reset(r *raft) {
 	for _, q := range ri.pending {
 		ri.drop(r, q)
 	}
+	// Our forwarded requests may have died with the old term: tell the
+	// application now rather than letting it time out. A late answer is
+	// ignored (the ID is no longer known).
+	ids := make([]uint64, 0, len(ri.forwarded))
+	for id := range ri.forwarded {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		r.readStates = append(r.readStates, ReadState{ID: id, Dropped: true})
+	}
+	ri.forwarded = nil
 	ri.waitingCommit, ri.pending, ri.roundTicks = nil, nil, nil
 	ri.seq, ri.roundWanted = 0, false
 	ri.acks = map[uint64]uint64{}
@@ -106,8 +122,7 @@ func (ri *readIndex) newRound(r *raft) uint64 {
 	ri.roundWanted = false
 	ri.acks[r.id] = ri.seq
 	if r.readOnlyOption == ReadOnlyLeaseBased {
-		// Bounded: CheckQuorum (required for leases) makes a leader whose
-		// rounds go unacknowledged step down within two election timeouts.
+		ri.pruneRoundTicks(r)
 		ri.roundTicks = append(ri.roundTicks, roundTick{seq: ri.seq, tick: r.ticks})
 	}
 	ri.release(r)
@@ -157,6 +172,16 @@ func (ri *readIndex) release(r *raft) {
 	ri.roundTicks = ri.roundTicks[k:]
 }
 
+// pruneRoundTicks forgets rounds too old to grant a lease whatever their
+// acknowledgements, keeping roundTicks within an election timeout of rounds.
+func (ri *readIndex) pruneRoundTicks(r *raft) {
+	n := 0
+	for n < len(ri.roundTicks) && ri.roundTicks[n].tick+uint64(r.electionTimeout) <= r.ticks {
+		n++
+	}
+	ri.roundTicks = ri.roundTicks[n:]
+}
+
 // leaseValid reports whether the leader holds a lease: a quorum
 // acknowledged a heartbeat sent less than an election timeout ago. Each of
 // those voters reset its election timer after that heartbeat was sent, and
@@ -194,6 +219,11 @@ func (ri *readIndex) drop(r *raft, q readRequest) {
 
 // handleResponse handles MsgReadIndexResp on the node that issued the read.
 func (ri *readIndex) handleResponse(r *raft, m *raftpb.Message) {
+	if _, ok := ri.forwarded[m.ReadId]; !ok {
+		r.logger.Debug("raft: ignored answer to an unknown read", "term", r.term, "from", m.From, "read_id", m.ReadId)
+		return
+	}
+	delete(ri.forwarded, m.ReadId)
 	r.readStates = append(r.readStates, ReadState{ID: m.ReadId, Index: m.ReadIndex, Dropped: m.Reject})
 }
 
@@ -207,6 +237,13 @@ func (r *raft) forwardReadIndex(m *raftpb.Message) error {
 	if r.lead == None {
 		return fmt.Errorf("%w: no leader at term %d", ErrReadDropped, r.term)
 	}
+	if len(r.reads.forwarded) >= r.maxPendingReads {
+		return fmt.Errorf("%w: %d reads already forwarded to leader %d", ErrReadDropped, len(r.reads.forwarded), r.lead)
+	}
+	if r.reads.forwarded == nil {
+		r.reads.forwarded = map[uint64]struct{}{}
+	}
+	r.reads.forwarded[m.ReadId] = struct{}{}
 	r.send(&raftpb.Message{To: r.lead, Type: raftpb.MsgReadIndex, ReadId: m.ReadId})
 	return nil
 }

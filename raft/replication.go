@@ -189,11 +189,14 @@ func stepLeader(r *raft, m *raftpb.Message) error {
 		pr.MsgAppFlowPaused = false
 		if pr.State == tracker.StateReplicate && pr.Inflights.Full() {
 			// The follower answers heartbeats but none of the MsgApp that
-			// filled its window: they were lost (dropped, or cut off by a
-			// partition). Nothing frees the window otherwise, so the
-			// follower would never get another entry from this leader.
-			// Probe again from its match index.
-			pr.BecomeProbe()
+			// filled its window: they may be lost (dropped, or cut off by a
+			// partition), and nothing else would free the window. Free one
+			// slot: the next MsgApp either extends the follower's log (the
+			// others were only slow) or is rejected for the gap, which
+			// restarts probing from its match index. Probing at once would
+			// resend the whole window whenever heartbeat acks overtake
+			// append acks.
+			pr.Inflights.FreeFirstOne()
 		}
 		if pr.Match < r.raftLog.lastIndex() {
 			r.sendAppend(m.From)

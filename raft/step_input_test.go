@@ -34,6 +34,12 @@ func TestStepRefusesMalformedMessages(t *testing.T) {
 		{"nil entry", &raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 2, Term: 1, Entries: []*raftpb.Entry{nil}}, ErrInvalidMessage},
 		{"snapshot without metadata", &raftpb.Message{Type: raftpb.MsgSnap, From: 1, To: 2, Term: 1}, ErrInvalidMessage},
 		{"empty proposal", &raftpb.Message{Type: raftpb.MsgProp, From: 2, To: 1}, ErrInvalidMessage},
+		{"term near overflow", &raftpb.Message{Type: raftpb.MsgHeartbeatResp, From: 1, To: 2, Term: 1<<64 - 1}, ErrInvalidMessage},
+		{"snapshot index near overflow", &raftpb.Message{Type: raftpb.MsgSnap, From: 1, To: 2, Term: 2,
+			Snapshot: &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: 1<<64 - 1, Term: 1}}}, ErrInvalidMessage},
+		{"append index near overflow", &raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 2, Term: 1, PrevLogIndex: 1<<62 - 1, PrevLogTerm: 1,
+			Entries: []*raftpb.Entry{{Index: 1 << 62, Term: 1}}}, ErrInvalidMessage},
+		{"granted vote without term", &raftpb.Message{Type: raftpb.MsgVoteResp, From: 1, To: 2}, ErrInvalidMessage},
 		{"entries on a heartbeat", &raftpb.Message{Type: raftpb.MsgHeartbeat, From: 1, To: 2, Term: 1,
 			Entries: []*raftpb.Entry{{Index: 2, Term: 1}}}, ErrInvalidMessage},
 	}

@@ -28,6 +28,9 @@ func (r *raft) validate(m *raftpb.Message) error {
 	if m.To != r.id {
 		return bad("addressed to %d, we are %d", m.To, r.id)
 	}
+	if err := checkBounds(m); err != "" {
+		return bad("%s", err)
+	}
 	switch m.Type {
 	case raftpb.MsgProp:
 		if m.Term != 0 {
@@ -55,8 +58,13 @@ func (r *raft) validate(m *raftpb.Message) error {
 		if md.GetTerm() > m.Term || md.GetTerm() == 0 {
 			return bad("snapshot term %d not in (0, %d]", md.GetTerm(), m.Term)
 		}
+	case raftpb.MsgVoteResp, raftpb.MsgPreVoteResp:
+		// Only a rejection may come from a node still at term 0.
+		if m.Term == 0 && !m.Reject {
+			return bad("granted vote without a term")
+		}
 	default:
-		if m.Term == 0 && m.Type != raftpb.MsgVoteResp && m.Type != raftpb.MsgPreVoteResp {
+		if m.Term == 0 {
 			return bad("term is 0")
 		}
 	}
@@ -93,4 +101,32 @@ func (r *raft) validateAppend(m *raftpb.Message, bad func(string, ...any) error)
 		return bad("index overflow")
 	}
 	return nil
+}
+
+// maxTermOrIndex bounds every term and index a message may carry. Real
+// values never come near it; refusing larger ones keeps arithmetic such as
+// term+1 and index+1 from overflowing on forged input.
+const maxTermOrIndex = 1 << 62
+
+// checkBounds returns a description of the first term or index field of m
+// that is out of bounds, or "".
+func checkBounds(m *raftpb.Message) string {
+	md := m.GetSnapshot().GetMetadata()
+	fields := [...]struct {
+		name string
+		v    uint64
+	}{
+		{"term", m.Term}, {"prev_log_index", m.PrevLogIndex}, {"prev_log_term", m.PrevLogTerm},
+		{"commit", m.Commit}, {"last_log_index", m.LastLogIndex}, {"last_log_term", m.LastLogTerm},
+		{"match_index", m.MatchIndex}, {"rejected_index", m.RejectedIndex}, {"hint_index", m.HintIndex},
+		{"hint_term", m.HintTerm}, {"read_index", m.ReadIndex},
+		{"snapshot index", md.GetIndex()}, {"snapshot term", md.GetTerm()},
+		{"prev_log_index+len(entries)", m.PrevLogIndex + uint64(len(m.Entries))},
+	}
+	for _, f := range fields {
+		if f.v >= maxTermOrIndex {
+			return fmt.Sprintf("%s %d out of bounds", f.name, f.v)
+		}
+	}
+	return ""
 }

@@ -107,6 +107,17 @@ func (in *Inflights) FreeLE(to uint64) {
 	}
 }
 
+// FreeFirstOne frees the oldest inflight, if any. The leader calls it when
+// a follower answers a heartbeat while its window is full: the messages in
+// flight may have been lost, and one more message lets replication find out
+// (the follower extends its log or rejects, which restarts probing) without
+// resending what may only be delayed.
+func (in *Inflights) FreeFirstOne() {
+	if in.count > 0 {
+		in.FreeLE(in.buffer[in.start].index)
+	}
+}
+
 // Full reports whether no more messages may be sent: either the count limit
 // is reached, or a byte limit is set and the bytes in flight reach it. A
 // single message may overshoot the byte limit; the window is then full until

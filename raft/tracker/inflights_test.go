@@ -231,3 +231,20 @@ func TestInflightsPanics(t *testing.T) {
 		})
 	}
 }
+
+func TestInflightsFreeFirstOne(t *testing.T) {
+	in := NewInflights(3, 0)
+	in.FreeFirstOne() // empty: no-op
+	for _, i := range []uint64{4, 7, 9} {
+		in.Add(i, 10)
+	}
+	in.FreeFirstOne()
+	if in.Count() != 2 || in.Bytes() != 20 || in.Full() {
+		t.Fatalf("FreeFirstOne() left count %d bytes %d full %v, want 2, 20, false", in.Count(), in.Bytes(), in.Full())
+	}
+	in.Add(10, 10)
+	in.FreeLE(7)
+	if in.Count() != 2 {
+		t.Fatalf("FreeLE(7) left %d, want 2", in.Count())
+	}
+}

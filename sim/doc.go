@@ -50,10 +50,10 @@
 // MaxSizePerMsg / MaxInflightMsgs (to exercise probing and flow control),
 // proposal forwarding off (10% of seeds), and ReadOnlyLeaseBased (20% of
 // seeds). Lease reads are safe here because every node ticks at the same
-// rate and the simulator injects no process pauses; but a crashed follower
-// forgets the lease it granted (a restarted node has no leader and may
-// vote at once), so with leases a crashed node stays down at least two
-// election timeouts, longer than any lease it granted.
+// rate and the simulator injects no process pauses. Crashed nodes may
+// restart at once: with leases the core makes a restarted node wait an
+// election timeout before voting, since it may have granted the lease just
+// before it crashed.
 //
 // # Network and faults
 //

@@ -154,13 +154,6 @@ func drawParams(r *rand.Rand, o Options) params {
 	if o.tune != nil {
 		o.tune(&p)
 	}
-	if p.lease {
-		// A restarted follower forgets the leader it promised not to
-		// depose; staying down for longer than an election timeout lets
-		// that promise expire, as the lease assumes (see doc.go).
-		p.downMin = 2 * electionTicks
-		p.downMax = max(p.downMax, p.downMin+10)
-	}
 	p.faultEnd = p.ticks * 3 / 4
 	p.opsGrace = p.faultEnd + 10*electionTicks
 	p.leaderBy = p.faultEnd + 30*electionTicks

@@ -137,6 +137,20 @@ type InjectedBugs struct {
 	// ReadBeforeTermCommit serves ReadIndex before the leader has committed
 	// an entry of its own term (dissertation §6.4).
 	ReadBeforeTermCommit bool
+	// ApplyConfChangeOnPropose makes the leader switch to a new
+	// configuration as soon as it proposes it, instead of when it is
+	// applied.
+	ApplyConfChangeOnPropose bool
+	// AllowTwoPendingConfChanges accepts a configuration change while an
+	// earlier one is not yet applied (dissertation §4.1).
+	AllowTwoPendingConfChanges bool
+	// CountLearnerVotes counts granted votes of learners toward a quorum.
+	CountLearnerVotes bool
+	// RemovedLeaderStaysLeader keeps a leader in charge after it applied a
+	// configuration without itself (dissertation §4.2.2).
+	RemovedLeaderStaysLeader bool
+	// InstallStaleSnapshot installs a snapshot at or below the commit index.
+	InstallStaleSnapshot bool
 }
 
 // withDefaults returns a copy of c with every zero-valued field that has a

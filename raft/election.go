@@ -76,6 +76,9 @@ func (r *raft) campaign(t campaignType) {
 		term = r.term
 	}
 	ids := r.trk.VoterNodes()
+	if r.bugs.CountLearnerVotes {
+		ids = append(ids, r.trk.LearnerNodes()...)
+	}
 	for _, id := range ids {
 		if id == r.id {
 			// Our own vote is in the HardState this Ready persists.
@@ -98,6 +101,18 @@ func (r *raft) poll(id uint64, t raftpb.MessageType, granted bool) {
 	}
 	r.trk.RecordVote(id, granted)
 	gr, rj, res := r.trk.TallyVotes()
+	if r.bugs.CountLearnerVotes && res == quorum.VotePending {
+		// The bug: learners' grants count toward the incoming majority.
+		n := 0
+		for vid, v := range r.trk.Votes {
+			if _, voter := r.trk.Voters[0][vid]; v && (voter || r.trk.Progress[vid] != nil) {
+				n++
+			}
+		}
+		if n > len(r.trk.Voters[0])/2 {
+			res = quorum.VoteWon
+		}
+	}
 	r.logger.Debug("raft: vote received", "term", r.term, "from", id, "type", t.String(),
 		"granted", granted, "granted_total", gr, "rejected_total", rj)
 	switch res {

@@ -18,7 +18,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 
-	"github.com/ironraft/ironraft/raft/quorum"
 	"github.com/ironraft/ironraft/raft/tracker"
 	"github.com/ironraft/ironraft/raftpb"
 )
@@ -69,6 +68,15 @@ type raft struct {
 
 	// appendWanted says proposals were appended and not yet broadcast.
 	appendWanted bool
+	// pendingConfIndex is the index of the last configuration change the
+	// leader may have in its log; another is accepted only once it is
+	// applied. Set conservatively to the last index on election.
+	pendingConfIndex uint64
+	// bugAppliedConfIndex is the last change applied at proposal time by
+	// the ApplyConfChangeOnPropose bug, so it is not applied twice.
+	bugAppliedConfIndex uint64
+	// leadTransferee is the node leadership is being transferred to.
+	leadTransferee uint64
 
 	// uncommittedSize is the PayloadSize sum of entries the leader appended
 	// in its term and has not yet handed out for application.
@@ -131,7 +139,9 @@ func newRaft(c *Config) (*raft, error) {
 		bugs:                      cfg.TestingBugs,
 	}
 	r.logger = cfg.Logger.With("raft_id", cfg.ID)
-	r.applyConfState(cs)
+	if err := r.restoreConfState(cs); err != nil {
+		return nil, fmt.Errorf("raft: storage: initial configuration %v: %w", cs, err)
+	}
 	if hs != nil && (hs.GetTerm() != 0 || hs.GetVote() != 0 || hs.GetCommit() != 0) {
 		if hs.GetCommit() > r.raftLog.lastIndex() {
 			return nil, fmt.Errorf("raft: storage: hard state commit %d beyond last index %d",
@@ -159,50 +169,6 @@ func newRaft(c *Config) (*raft, error) {
 	r.logger.Info("raft: node started", "term", r.term, "commit", r.raftLog.committed,
 		"applied", r.raftLog.applied, "last_index", r.raftLog.lastIndex(), "config", r.trk.Config.String())
 	return r, nil
-}
-
-// applyConfState replaces the tracked configuration with cs, keeping the
-// progress of nodes that stay.
-func (r *raft) applyConfState(cs *raftpb.ConfState) {
-	cfg := tracker.Config{
-		Voters:       quorum.JointConfig{quorum.MajorityConfig{}, quorum.MajorityConfig{}},
-		AutoLeave:    cs.GetAutoLeave(),
-		Learners:     map[uint64]struct{}{},
-		LearnersNext: map[uint64]struct{}{},
-	}
-	for _, id := range cs.GetVoters() {
-		cfg.Voters[0][id] = struct{}{}
-	}
-	for _, id := range cs.GetVotersOutgoing() {
-		cfg.Voters[1][id] = struct{}{}
-	}
-	for _, id := range cs.GetLearners() {
-		cfg.Learners[id] = struct{}{}
-	}
-	for _, id := range cs.GetLearnersNext() {
-		cfg.LearnersNext[id] = struct{}{}
-	}
-	prs := tracker.ProgressMap{}
-	next := r.raftLog.lastIndex() + 1
-	add := func(id uint64, learner bool) {
-		if pr, ok := r.trk.Progress[id]; ok {
-			pr.IsLearner = learner
-			prs[id] = pr
-			return
-		}
-		prs[id] = &tracker.Progress{
-			Next: next, Inflights: tracker.NewInflights(r.trk.MaxInflight, r.trk.MaxInflightBytes),
-			IsLearner: learner, RecentActive: id == r.id,
-		}
-	}
-	for id := range cfg.Voters.IDs() {
-		add(id, false)
-	}
-	for id := range cfg.Learners {
-		add(id, true)
-	}
-	r.trk.Config = cfg
-	r.trk.Progress = prs
 }
 
 // hardState returns the state to persist.
@@ -256,6 +222,7 @@ func (r *raft) reset(term uint64) {
 	r.reads.reset(r)
 	r.uncommittedSize = 0
 	r.appendWanted = false
+	r.abortLeaderTransfer()
 	last := r.raftLog.lastIndex()
 	r.trk.Visit(func(id uint64, pr *tracker.Progress) {
 		*pr = tracker.Progress{
@@ -321,6 +288,9 @@ func (r *raft) becomeLeader() {
 	r.lead = r.id
 	r.state = StateLeader
 	r.trk.Progress[r.id].BecomeReplicate()
+	// A configuration change may sit uncommitted in our log: treat it as
+	// pending until everything up to here is applied.
+	r.pendingConfIndex = r.raftLog.lastIndex()
 	// The no-op of the new term lets the leader commit, and so learn the
 	// commit index, promptly (paper §5.4.2, §8).
 	if !r.appendEntry(&raftpb.Entry{Type: raftpb.EntryNormal}) {
@@ -347,6 +317,11 @@ func (r *raft) tickHeartbeat() {
 		if r.checkQuorum {
 			r.stepLocal(&raftpb.Message{Type: raftpb.MsgCheckQuorum})
 		}
+		// A transfer that did not finish within an election timeout is
+		// abandoned, and proposals are accepted again.
+		if r.state == StateLeader && r.leadTransferee != None {
+			r.abortLeaderTransfer()
+		}
 	}
 	if r.state != StateLeader {
 		return
@@ -371,6 +346,13 @@ func (r *raft) Step(m *raftpb.Message) error {
 	case m.Term == 0:
 		// Local message or a forwarded request.
 	case m.Term > r.term:
+		if (m.Type == raftpb.MsgVote || m.Type == raftpb.MsgPreVote) && r.trk.Progress[m.From] == nil && len(r.trk.Progress) > 0 {
+			// A node outside our configuration (removed, or not yet added
+			// as far as we know) can neither win nor disrupt an election.
+			r.logger.Debug("raft: ignored vote request from a non-member", "term", r.term,
+				"from", m.From, "msg_term", m.Term)
+			return nil
+		}
 		if m.Type == raftpb.MsgVote || m.Type == raftpb.MsgPreVote {
 			// A node that heard from a live leader within the minimum
 			// election timeout does not help depose it (dissertation §4.2.3).
@@ -458,6 +440,17 @@ func stepFollower(r *raft, m *raftpb.Message) error {
 		return r.forwardReadIndex(m)
 	case raftpb.MsgReadIndexResp:
 		r.reads.handleResponse(r, m)
+	case raftpb.MsgTimeoutNow:
+		r.handleTimeoutNow(m)
+	case raftpb.MsgTransferLeader:
+		if m.From != r.id {
+			r.ignored(m) // forwarded to us, but we are not leader
+			return nil
+		}
+		if r.lead == None {
+			return fmt.Errorf("%w: no leader at term %d to transfer from", ErrProposalDropped, r.term)
+		}
+		r.send(&raftpb.Message{To: r.lead, Type: raftpb.MsgTransferLeader, Transferee: m.Transferee})
 	default:
 		r.ignored(m)
 	}

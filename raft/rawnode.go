@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/ironraft/ironraft/raft/tracker"
 	"github.com/ironraft/ironraft/raftpb"
 )
@@ -74,8 +76,12 @@ type RawNode struct {
 type readyMarks struct {
 	stableIndex, stableTerm uint64
 	snapIndex               uint64
+	hasSnap                 bool
 	applying                uint64
 	committedSize           uint64
+	// confChanges are the committed configuration changes handed out; they
+	// take effect when the Ready is advanced (the application applied them).
+	confChanges []*raftpb.Entry
 }
 
 // NewRawNode returns a node configured by c, starting from the state in
@@ -116,6 +122,43 @@ func (rn *RawNode) Propose(data []byte) error {
 		Entries: []*raftpb.Entry{{Type: raftpb.EntryNormal, Data: data}},
 	})
 }
+
+// ProposeConfChange proposes a membership change. It is appended like any
+// proposal (followers forward it) and takes effect on every node when the
+// application has applied its entry (Advance after the Ready that carried
+// it in CommittedEntries). Only one change may be pending at a time: the
+// leader refuses another with ErrPendingConfChange, and a change that is
+// invalid from the current configuration with ErrInvalidConfChange.
+//
+// A change of at most one voter is made directly; with several, or with a
+// joint transition, the group enters a joint configuration (dissertation
+// §4.3), which the leader leaves by itself unless the transition is
+// ConfChangeTransitionJointExplicit — then propose an empty ConfChange.
+func (rn *RawNode) ProposeConfChange(cc *raftpb.ConfChange) error {
+	data, err := proto.Marshal(cc)
+	if err != nil {
+		return fmt.Errorf("raft: encoding conf change: %w", err)
+	}
+	return rn.raft.Step(&raftpb.Message{
+		Type: raftpb.MsgProp, From: rn.raft.id,
+		Entries: []*raftpb.Entry{{Type: raftpb.EntryConfChange, Data: data}},
+	})
+}
+
+// TransferLeader asks the leader (directly, or through this follower) to
+// hand leadership to transferee: the leader stops accepting proposals,
+// brings transferee's log up to date and tells it to campaign at once. A
+// transfer that has not finished after an election timeout is abandoned.
+// It fails with ErrInvalidTransferee (on the leader) for a learner or a
+// node outside the configuration.
+func (rn *RawNode) TransferLeader(transferee uint64) error {
+	return rn.raft.Step(&raftpb.Message{Type: raftpb.MsgTransferLeader, From: rn.raft.id, Transferee: transferee})
+}
+
+// ConfState returns the configuration in effect: the one of the last
+// applied configuration change, or of the snapshot or storage the node
+// started from. Pass it to the snapshot taken at the applied index.
+func (rn *RawNode) ConfState() *raftpb.ConfState { return rn.raft.trk.ConfState() }
 
 // ReadIndex requests a linearizable read. It returns the request's ID; a
 // ReadState with that ID appears in a later Ready. The request may also be
@@ -235,12 +278,18 @@ func (rn *RawNode) Ready() Ready {
 		marks.stableIndex, marks.stableTerm = rd.Entries[n-1].GetIndex(), rd.Entries[n-1].GetTerm()
 	}
 	if rd.Snapshot != nil {
+		marks.hasSnap = true
 		marks.snapIndex = rd.Snapshot.GetMetadata().GetIndex()
 	}
 	if n := len(rd.CommittedEntries); n > 0 {
 		marks.applying = rd.CommittedEntries[n-1].GetIndex()
 		r.raftLog.acceptApplying(marks.applying)
 		marks.committedSize = raftpb.EntriesSize(rd.CommittedEntries)
+		for _, e := range rd.CommittedEntries {
+			if e.GetType() == raftpb.EntryConfChange {
+				marks.confChanges = append(marks.confChanges, e)
+			}
+		}
 	}
 	rn.inReady = marks
 	return rd
@@ -272,7 +321,7 @@ func (rn *RawNode) Advance() {
 	}
 	rn.inReady = nil
 	r := rn.raft
-	if marks.snapIndex > 0 {
+	if marks.hasSnap {
 		r.raftLog.snapshotApplied(marks.snapIndex)
 	}
 	if marks.stableIndex > 0 {
@@ -284,7 +333,13 @@ func (rn *RawNode) Advance() {
 			r.uncommittedSize -= min(r.uncommittedSize, marks.committedSize)
 		}
 	}
-	if r.state == StateLeader && (marks.stableIndex > 0 || marks.snapIndex > 0) {
+	for _, e := range marks.confChanges {
+		if e.GetIndex() <= r.bugAppliedConfIndex {
+			continue // applied early by the ApplyConfChangeOnPropose bug
+		}
+		r.applyConfChange(e)
+	}
+	if r.state == StateLeader && (marks.stableIndex > 0 || marks.hasSnap) {
 		// The leader counts its own entries only once they are durable.
 		r.stepLocalAck(r.raftLog.stableLastIndex())
 	}

@@ -120,8 +120,10 @@ func (r *raft) maybeSendSnapshot(to uint64, pr *tracker.Progress) bool {
 	if err != nil {
 		panic(fmt.Sprintf("raft: storage: snapshot: %v", err))
 	}
-	if snap.GetMetadata().GetIndex() == 0 {
-		panic("raft: need a non-empty snapshot to catch up a follower")
+	if snap.GetMetadata().GetIndex() == 0 && len(snap.GetMetadata().GetConfState().GetVoters()) == 0 {
+		// Without compaction the only snapshot is the initial one, which
+		// must carry the configuration the log starts from.
+		panic("raft: need a snapshot with a configuration to catch up a follower")
 	}
 	r.logger.Info("raft: sending snapshot", "term", r.term, "to", to,
 		"snapshot_index", snap.GetMetadata().GetIndex(), "match", pr.Match, "next", pr.Next)
@@ -170,6 +172,8 @@ func stepLeader(r *raft, m *raftpb.Message) error {
 	case raftpb.MsgReadIndex:
 		r.reads.handleRequest(r, m)
 		return nil
+	case raftpb.MsgTransferLeader:
+		return r.handleTransferLeader(m)
 	}
 
 	pr := r.trk.Progress[m.From]
@@ -233,14 +237,37 @@ func (r *raft) handlePropose(m *raftpb.Message) error {
 		// We were removed from the configuration while leader.
 		return fmt.Errorf("%w: leader is not a member", ErrProposalDropped)
 	}
-	for _, e := range m.Entries {
-		if e.GetType() != raftpb.EntryNormal {
-			return fmt.Errorf("%w: proposal of %s entries is not supported", ErrInvalidMessage, e.GetType())
+	if r.leadTransferee != None {
+		return fmt.Errorf("%w: to %d", ErrTransferInProgress, r.leadTransferee)
+	}
+	confChange := -1
+	for i, e := range m.Entries {
+		switch e.GetType() {
+		case raftpb.EntryNormal:
+		case raftpb.EntryConfChange:
+			if confChange >= 0 {
+				return fmt.Errorf("%w: one proposal carries two configuration changes", ErrPendingConfChange)
+			}
+			if err := r.checkConfChangeProposal(e); err != nil {
+				return err
+			}
+			confChange = i
+		default:
+			return fmt.Errorf("%w: proposal of %s entries", ErrInvalidMessage, e.GetType())
 		}
 	}
+	first := r.raftLog.lastIndex() + 1
 	if !r.appendEntry(m.Entries...) {
 		return fmt.Errorf("%w: %d bytes uncommitted, limit %d", ErrUncommittedLogFull,
 			r.uncommittedSize, r.maxUncommittedSize)
+	}
+	if confChange >= 0 {
+		r.pendingConfIndex = first + uint64(confChange)
+		if r.bugs.ApplyConfChangeOnPropose {
+			e := &raftpb.Entry{Index: r.pendingConfIndex, Type: raftpb.EntryConfChange, Data: m.Entries[confChange].GetData()}
+			r.bugAppliedConfIndex = e.Index
+			r.applyConfChange(e)
+		}
 	}
 	// Appends go out when the next Ready is built, so that proposals
 	// stepped in between share one MsgApp per follower.
@@ -249,6 +276,12 @@ func (r *raft) handlePropose(m *raftpb.Message) error {
 }
 
 func (r *raft) handleAppendReject(m *raftpb.Message, pr *tracker.Progress) {
+	if m.NeedsSnapshot {
+		if pr.State != tracker.StateSnapshot {
+			r.maybeSendSnapshot(m.From, pr)
+		}
+		return
+	}
 	// The follower pointed at its largest entry (hint_index, hint_term)
 	// with term <= the refused prev_log_term. If we hold an entry of that
 	// term there, logs match up to it; otherwise we skip to our own last
@@ -275,8 +308,10 @@ func (r *raft) handleAppendAck(m *raftpb.Message, pr *tracker.Progress) {
 		return
 	}
 	// An ack of exactly Match while probing (a probe at Match) also shows
-	// where the logs agree, so replication can start.
-	probeAtMatch := pr.State == tracker.StateProbe && m.MatchIndex == pr.Match
+	// where the logs agree, so replication can start; so does an ack of
+	// the snapshot being sent (which may be the initial one, at index 0).
+	probeAtMatch := (pr.State == tracker.StateProbe && m.MatchIndex == pr.Match) ||
+		(pr.State == tracker.StateSnapshot && m.MatchIndex >= pr.PendingSnapshot)
 	// While paused the follower was skipped by every broadcast, including
 	// those that carried a new commit index.
 	wasPaused := pr.IsPaused()
@@ -290,6 +325,10 @@ func (r *raft) handleAppendAck(m *raftpb.Message, pr *tracker.Progress) {
 		// The follower caught up past the snapshot: replicate from here.
 		pr.BecomeProbe()
 		pr.BecomeReplicate()
+	}
+	if m.From == r.leadTransferee && pr.Match == r.raftLog.lastIndex() {
+		// The transfer target caught up: let it campaign now.
+		r.sendTimeoutNow(m.From)
 	}
 	if r.maybeCommit() {
 		r.bcastAppend()
@@ -311,6 +350,13 @@ func (r *raft) handleAppendAck(m *raftpb.Message, pr *tracker.Progress) {
 
 // handleAppendEntries handles MsgApp on a follower.
 func (r *raft) handleAppendEntries(m *raftpb.Message) {
+	if len(r.trk.Progress) == 0 {
+		// We are joining and know no configuration: entries alone cannot
+		// tell us the one they start from, so ask for a snapshot.
+		r.send(&raftpb.Message{To: m.From, Type: raftpb.MsgAppResp, Reject: true,
+			RejectedIndex: m.PrevLogIndex, NeedsSnapshot: true})
+		return
+	}
 	if m.PrevLogIndex < r.raftLog.committed {
 		// Everything up to our commit index matches any leader's log.
 		r.send(&raftpb.Message{To: m.From, Type: raftpb.MsgAppResp, MatchIndex: r.raftLog.committed})
@@ -364,7 +410,8 @@ func (r *raft) handleSnapshot(m *raftpb.Message) {
 // reports whether it did.
 func (r *raft) restore(s *raftpb.Snapshot) bool {
 	md := s.GetMetadata()
-	if md.GetIndex() <= r.raftLog.committed {
+	joining := len(r.trk.Progress) == 0
+	if md.GetIndex() <= r.raftLog.committed && !r.bugs.InstallStaleSnapshot && !joining {
 		return false
 	}
 	if r.state != StateFollower {
@@ -372,13 +419,23 @@ func (r *raft) restore(s *raftpb.Snapshot) bool {
 		// caller made us its follower.
 		panic(fmt.Sprintf("raft: %x restoring snapshot in state %s", r.id, r.state))
 	}
-	if r.raftLog.matchTerm(md.GetIndex(), md.GetTerm()) {
+	if r.raftLog.matchTerm(md.GetIndex(), md.GetTerm()) && !r.bugs.InstallStaleSnapshot && !joining {
 		// We hold the snapshot's last entry: just commit up to it.
 		r.raftLog.commitTo(md.GetIndex())
 		return false
 	}
+	// Check the configuration before touching the log: a snapshot whose
+	// configuration is invalid is refused whole.
+	old := r.trk
+	r.trk.Progress = tracker.ProgressMap{}
+	r.trk.Config = tracker.Config{}
+	if err := r.restoreConfState(md.GetConfState()); err != nil {
+		r.trk = old
+		r.logger.Error("raft: refused snapshot with invalid configuration", "term", r.term,
+			"snapshot_index", md.GetIndex(), "err", err)
+		return false
+	}
 	r.raftLog.restore(s)
-	r.trk.Progress = nil
-	r.applyConfState(md.GetConfState())
+	r.resetProgressAfterRestore()
 	return true
 }

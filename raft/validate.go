@@ -52,11 +52,19 @@ func (r *raft) validate(m *raftpb.Message) error {
 		return r.validateAppend(m, bad)
 	case raftpb.MsgSnap:
 		md := m.Snapshot.GetMetadata()
-		if md == nil || md.GetIndex() == 0 {
+		if md == nil {
 			return bad("snapshot without metadata")
 		}
-		if md.GetTerm() > m.Term || md.GetTerm() == 0 {
-			return bad("snapshot term %d not in (0, %d]", md.GetTerm(), m.Term)
+		if len(md.GetConfState().GetVoters()) == 0 {
+			return bad("snapshot without voters")
+		}
+		if md.GetIndex() == 0 && md.GetTerm() != 0 || md.GetIndex() != 0 && md.GetTerm() == 0 {
+			// Index 0 is the initial snapshot (configuration only) sent to a
+			// joining node.
+			return bad("snapshot index %d with term %d", md.GetIndex(), md.GetTerm())
+		}
+		if md.GetTerm() > m.Term {
+			return bad("snapshot term %d above message term %d", md.GetTerm(), m.Term)
 		}
 	case raftpb.MsgVoteResp, raftpb.MsgPreVoteResp:
 		// Only a rejection may come from a node still at term 0.

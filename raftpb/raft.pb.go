@@ -794,7 +794,10 @@ type Message struct {
 	// read_index (MsgReadIndexResp) is the commit index the read must wait for.
 	ReadIndex uint64 `protobuf:"varint,20,opt,name=read_index,json=readIndex,proto3" json:"read_index,omitempty"`
 	// transferee (MsgTransferLeader) is the node leadership should go to.
-	Transferee    uint64 `protobuf:"varint,21,opt,name=transferee,proto3" json:"transferee,omitempty"`
+	Transferee uint64 `protobuf:"varint,21,opt,name=transferee,proto3" json:"transferee,omitempty"`
+	// needs_snapshot (MsgAppResp with reject=true) says the follower has no
+	// configuration yet (it is joining) and can only start from a snapshot.
+	NeedsSnapshot bool `protobuf:"varint,22,opt,name=needs_snapshot,json=needsSnapshot,proto3" json:"needs_snapshot,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -976,6 +979,13 @@ func (x *Message) GetTransferee() uint64 {
 	return 0
 }
 
+func (x *Message) GetNeedsSnapshot() bool {
+	if x != nil {
+		return x.NeedsSnapshot
+	}
+	return false
+}
+
 var File_raft_proto protoreflect.FileDescriptor
 
 const file_raft_proto_rawDesc = "" +
@@ -1015,7 +1025,7 @@ const file_raft_proto_rawDesc = "" +
 	"\x04term\x18\x03 \x01(\x04R\x04term\"`\n" +
 	"\bSnapshot\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\x12@\n" +
-	"\bmetadata\x18\x02 \x01(\v2$.ironraft.raftpb.v1.SnapshotMetadataR\bmetadata\"\xc6\x05\n" +
+	"\bmetadata\x18\x02 \x01(\v2$.ironraft.raftpb.v1.SnapshotMetadataR\bmetadata\"\xed\x05\n" +
 	"\aMessage\x123\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x1f.ironraft.raftpb.v1.MessageTypeR\x04type\x12\x0e\n" +
 	"\x02to\x18\x02 \x01(\x04R\x02to\x12\x12\n" +
@@ -1043,7 +1053,8 @@ const file_raft_proto_rawDesc = "" +
 	"read_index\x18\x14 \x01(\x04R\treadIndex\x12\x1e\n" +
 	"\n" +
 	"transferee\x18\x15 \x01(\x04R\n" +
-	"transferee*1\n" +
+	"transferee\x12%\n" +
+	"\x0eneeds_snapshot\x18\x16 \x01(\bR\rneedsSnapshot*1\n" +
 	"\tEntryType\x12\x0f\n" +
 	"\vEntryNormal\x10\x00\x12\x13\n" +
 	"\x0fEntryConfChange\x10\x01*_\n" +

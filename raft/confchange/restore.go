@@ -1,0 +1,63 @@
+package confchange
+
+import (
+	"github.com/ironraft/ironraft/raft/tracker"
+	"github.com/ironraft/ironraft/raftpb"
+)
+
+// Restore builds the configuration described by cs (from a snapshot or from
+// storage at startup) by replaying it as a sequence of changes from an
+// empty configuration, so the result passes the same checks as any change.
+func Restore(c Changer, cs *raftpb.ConfState) (tracker.Config, tracker.ProgressMap, error) {
+	c.Config = tracker.Config{}
+	c.Progress = tracker.ProgressMap{}
+	single := func(t raftpb.ConfChangeType, id uint64) *raftpb.ConfChangeSingle {
+		return &raftpb.ConfChangeSingle{Type: t, NodeId: id}
+	}
+	step := func(ccs ...*raftpb.ConfChangeSingle) error {
+		cfg, prs, err := c.Simple(ccs...)
+		if err != nil {
+			return err
+		}
+		c.Config, c.Progress = cfg, prs
+		return nil
+	}
+	if len(cs.GetVotersOutgoing()) == 0 {
+		if len(cs.GetVoters()) == 0 && len(cs.GetLearners()) == 0 {
+			cfg, prs := c.clone() // empty: a node waiting to join
+			return cfg, prs, nil
+		}
+		for _, id := range cs.GetVoters() {
+			if err := step(single(raftpb.ConfChangeAddNode, id)); err != nil {
+				return c.fail("restoring voter %d: %v", id, err)
+			}
+		}
+		for _, id := range cs.GetLearners() {
+			if err := step(single(raftpb.ConfChangeAddLearnerNode, id)); err != nil {
+				return c.fail("restoring learner %d: %v", id, err)
+			}
+		}
+		return c.checked(c.clone())
+	}
+	// Joint: build the outgoing half, then enter the joint configuration
+	// with the changes that turn it into the incoming half.
+	for _, id := range cs.GetVotersOutgoing() {
+		if err := step(single(raftpb.ConfChangeAddNode, id)); err != nil {
+			return c.fail("restoring outgoing voter %d: %v", id, err)
+		}
+	}
+	var ccs []*raftpb.ConfChangeSingle
+	for _, id := range cs.GetVotersOutgoing() {
+		ccs = append(ccs, single(raftpb.ConfChangeRemoveNode, id))
+	}
+	for _, id := range cs.GetVoters() {
+		ccs = append(ccs, single(raftpb.ConfChangeAddNode, id))
+	}
+	for _, id := range cs.GetLearners() {
+		ccs = append(ccs, single(raftpb.ConfChangeAddLearnerNode, id))
+	}
+	for _, id := range cs.GetLearnersNext() {
+		ccs = append(ccs, single(raftpb.ConfChangeAddLearnerNode, id))
+	}
+	return c.EnterJoint(cs.GetAutoLeave(), ccs...)
+}

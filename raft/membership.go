@@ -159,12 +159,9 @@ func (r *raft) afterConfChange() {
 			r.abortLeaderTransfer()
 		}
 	}
-	// The commit quorum may have changed.
-	if r.maybeCommit() {
-		r.bcastAppend()
-	} else {
-		r.bcastAppend() // new members need entries
-	}
+	// The commit quorum may have changed, and new members need entries.
+	r.maybeCommit()
+	r.bcastAppend()
 	if r.trk.AutoLeave && len(r.trk.Voters[1]) > 0 && r.pendingConfIndex <= r.raftLog.applied {
 		// Leave the joint configuration as soon as entering it is applied.
 		data, err := proto.Marshal(&raftpb.ConfChange{})

@@ -162,20 +162,31 @@ func (r *raft) afterConfChange() {
 	// The commit quorum may have changed, and new members need entries.
 	r.maybeCommit()
 	r.bcastAppend()
-	if r.trk.AutoLeave && len(r.trk.Voters[1]) > 0 && r.pendingConfIndex <= r.raftLog.applied {
-		// Leave the joint configuration as soon as entering it is applied.
-		data, err := proto.Marshal(&raftpb.ConfChange{})
-		if err != nil {
-			panic(fmt.Sprintf("raft: encoding the leave-joint change: %v", err))
-		}
-		if !r.appendEntry(&raftpb.Entry{Type: raftpb.EntryConfChange, Data: data}) {
-			r.logger.Warn("raft: cannot append leave-joint change now: uncommitted log full", "term", r.term)
-			return
-		}
-		r.pendingConfIndex = r.raftLog.lastIndex()
-		r.appendWanted = true
-		r.logger.Info("raft: leaving joint configuration automatically", "term", r.term, "index", r.pendingConfIndex)
+	r.maybeAutoLeave()
+}
+
+// maybeAutoLeave appends the empty change that leaves a joint configuration
+// with AutoLeave, on a leader with no other change pending. RawNode.Advance
+// calls it after every application, not only after applying the change
+// that entered the joint configuration: a leader elected while the
+// configuration is joint (its predecessor's leave-joint entry lost), or one
+// whose uncommitted log was full the first time, must leave it too.
+func (r *raft) maybeAutoLeave() {
+	if r.state != StateLeader || !r.trk.AutoLeave || len(r.trk.Voters[1]) == 0 ||
+		r.pendingConfIndex > r.raftLog.applied {
+		return
 	}
+	data, err := proto.Marshal(&raftpb.ConfChange{})
+	if err != nil {
+		panic(fmt.Sprintf("raft: encoding the leave-joint change: %v", err))
+	}
+	if !r.appendEntry(&raftpb.Entry{Type: raftpb.EntryConfChange, Data: data}) {
+		r.logger.Warn("raft: cannot append leave-joint change now: uncommitted log full", "term", r.term)
+		return
+	}
+	r.pendingConfIndex = r.raftLog.lastIndex()
+	r.appendWanted = true
+	r.logger.Info("raft: leaving joint configuration automatically", "term", r.term, "index", r.pendingConfIndex)
 }
 
 // handleTransferLeader handles MsgTransferLeader on the leader.

@@ -339,6 +339,9 @@ func (rn *RawNode) Advance() {
 		}
 		r.applyConfChange(e)
 	}
+	if marks.applying > 0 {
+		r.maybeAutoLeave()
+	}
 	if r.state == StateLeader && (marks.stableIndex > 0 || marks.hasSnap) {
 		// The leader counts its own entries only once they are durable.
 		r.stepLocalAck(r.raftLog.stableLastIndex())

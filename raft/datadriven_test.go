@@ -37,9 +37,11 @@ import (
 //	                                at most 2*election ticks
 //	tick-heartbeat 1                tick heartbeat-timeout times
 //	process-ready 1 [2 ...]         handle one Ready per node and print it
-//	deliver-msgs [1 ...] [from=] [to=] [type=(..)] [drop=true]
+//	deliver-msgs [1 ...] [from=] [to=] [type=(..)] [drop=true] [skip=N] [count=N]
 //	                                deliver (or drop) the matching queued
-//	                                messages, in send order; bare IDs mean to=
+//	                                messages, in send order; bare IDs mean to=;
+//	                                skip=N leaves the first N matches queued,
+//	                                count=N takes at most N matches
 //	stabilize [1 ...]               handle Readies and deliver messages among the
 //	                                nodes until quiet (all nodes by default)
 //	queue                           print the messages waiting for delivery
@@ -54,6 +56,32 @@ import (
 //	                                2x20 is twenty entries of term 2
 //	set-term 1 T [vote=V] [commit=C] set node 1's stored hard state
 //	status 1 / raft-log 1 / raft-state
+//	                                status and raft-state also print the
+//	                                configuration of the running nodes
+//
+// Membership, leadership transfer and snapshots (implemented in
+// harness_test.go):
+//
+//	propose-conf-change 1 [transition=auto|implicit|explicit] v4 l5 r2
+//	                                propose a ConfChange on node 1: v adds a
+//	                                voter (or promotes a learner), l adds a
+//	                                learner (or demotes a voter), r removes;
+//	                                no changes is the empty change that
+//	                                leaves a joint configuration
+//	transfer-leader from=1 to=3     ask node 1 to hand leadership to 3
+//	compact 1 5                     snapshot node 1's storage at applied index
+//	                                5 with its current ConfState, then compact
+//	                                the log up to it
+//	add-node 4                      add an empty node (no configuration, empty
+//	                                log) that joins when a leader contacts it;
+//	                                it takes the options of add-nodes
+//	report-snapshot 1 4 ok|fail     tell node 1 whether its snapshot to 4 was
+//	                                sent (RawNode.ReportSnapshot)
+//
+// Entries print configuration changes decoded: 5@2 conf(v4 l5 r2), with the
+// transition when it is not auto, and conf(leave-joint) for the empty
+// change. A Ready whose Advance changed the node's configuration is
+// followed by "N: config: ..." with the configuration now in force.
 //
 // log and set-term rewrite the storage; a running node is restarted from it.
 func TestDataDriven(t *testing.T) {
@@ -234,6 +262,17 @@ func (h *harness) run(d *datadriven.TestData) (string, error) {
 		for _, id := range h.ids {
 			h.printState(&b, h.nodes[id])
 		}
+		h.printConfigs(&b)
+	case "propose-conf-change":
+		err = h.proposeConfChange(&b, a)
+	case "transfer-leader":
+		err = h.transferLeader(&b, a)
+	case "compact":
+		err = h.compact(&b, a)
+	case "add-node":
+		err = h.addNode(&b, a)
+	case "report-snapshot":
+		err = h.reportSnapshot(&b, a)
 	default:
 		err = fmt.Errorf("unknown command %q", d.Cmd)
 	}
@@ -304,6 +343,7 @@ func (h *harness) addNodes(b *strings.Builder, a args) error {
 		st.SetHardState(&raftpb.HardState{Term: term, Commit: index})
 		c := cfg
 		c.ID = id
+		h.cfg = cfg
 		node := &hnode{id: id, st: st, cfg: c}
 		if err := h.start(node); err != nil {
 			return err
@@ -504,10 +544,30 @@ func (h *harness) deliverMsgs(b *strings.Builder, a args) error {
 		}
 		types = append(types, raftpb.MessageType(t))
 	}
+	count, err := a.uint("count", 0)
+	if err != nil {
+		return err
+	}
+	skip, err := a.uint("skip", 0)
+	if err != nil {
+		return err
+	}
+	var matched, taken uint64
 	msgs := h.take(func(m *raftpb.Message) bool {
-		return (from == 0 || m.From == from) && (to == 0 || m.To == to) &&
+		if count > 0 && taken == count {
+			return false
+		}
+		ok := (from == 0 || m.From == from) && (to == 0 || m.To == to) &&
 			(len(a.ids) == 0 || slices.Contains(a.ids, m.To)) &&
 			(len(types) == 0 || slices.Contains(types, m.Type))
+		if !ok {
+			return false
+		}
+		if matched++; matched <= skip {
+			return false
+		}
+		taken++
+		return true
 	})
 	if len(msgs) == 0 {
 		b.WriteString("no messages\n")
@@ -718,6 +778,10 @@ func (h *harness) status(b *strings.Builder, a args) error {
 	st := n.rn.Status()
 	fmt.Fprintf(b, "%d: %s term=%d vote=%d lead=%d commit=%d applied=%d last=%d\n", st.ID, st.RaftState,
 		st.HardState.GetTerm(), st.HardState.GetVote(), st.Lead, st.HardState.GetCommit(), st.Applied, st.LastIndex)
+	fmt.Fprintf(b, "  config: %s\n", st.Config)
+	if t := n.rn.raft.leadTransferee; t != None {
+		fmt.Fprintf(b, "  transferring leadership to %d\n", t)
+	}
 	ids := make([]uint64, 0, len(st.Progress))
 	for id := range st.Progress {
 		ids = append(ids, id)
@@ -728,41 +792,4 @@ func (h *harness) status(b *strings.Builder, a args) error {
 		fmt.Fprintf(b, "  %d: %s\n", id, pr.String())
 	}
 	return nil
-}
-
-func (h *harness) printLog(b *strings.Builder, n *hnode) {
-	snapIndex, snapTerm, ents, unstableFrom := logOf(n)
-	down := ""
-	commit := n.st.hardState.GetCommit()
-	if n.rn == nil {
-		down = " (down)"
-	} else {
-		commit = n.rn.raft.raftLog.committed
-	}
-	fmt.Fprintf(b, "%d%s: log=[%s]", n.id, down, fmtEnts(ents))
-	if snapIndex > 0 {
-		fmt.Fprintf(b, " snap=%d@%d", snapIndex, snapTerm)
-	}
-	fmt.Fprintf(b, " commit=%d", commit)
-	if n.rn != nil {
-		fmt.Fprintf(b, " applied=%d", n.applied)
-	}
-	if unstableFrom > 0 {
-		fmt.Fprintf(b, " unstable-from=%d", unstableFrom)
-	}
-	b.WriteString("\n")
-}
-
-func (h *harness) printState(b *strings.Builder, n *hnode) {
-	last, lastTerm := n.st.lastIndex(), uint64(0)
-	if n.rn == nil {
-		lastTerm, _ = n.st.Term(last)
-		hs := n.st.hardState
-		fmt.Fprintf(b, "%d: down (persisted term=%d vote=%d commit=%d last=%d@%d)\n", n.id,
-			hs.GetTerm(), hs.GetVote(), hs.GetCommit(), last, lastTerm)
-		return
-	}
-	r := n.rn.raft
-	fmt.Fprintf(b, "%d: %s term=%d vote=%d lead=%d commit=%d last=%d@%d\n", n.id, r.state, r.term, r.vote,
-		r.lead, r.raftLog.committed, r.raftLog.lastIndex(), r.raftLog.lastTerm())
 }

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/ironraft/ironraft/raftpb"
 )
 
@@ -45,6 +47,8 @@ type harness struct {
 	// leaders holds the leader of each term seen, to check Election
 	// Safety (paper §5.2).
 	leaders map[uint64]uint64
+	// cfg holds the options of add-nodes (without ID), for add-node.
+	cfg Config
 }
 
 type readKey struct{ node, id uint64 }
@@ -136,6 +140,7 @@ func (h *harness) processReady(b *strings.Builder, id uint64) (bool, error) {
 	}
 	rd := n.rn.Ready()
 	h.printReady(b, id, rd)
+	configBefore := n.rn.raft.trk.Config.String()
 
 	// 1. Messages that may leave before the write.
 	h.queue = append(h.queue, rd.MessagesBeforePersist...)
@@ -176,6 +181,10 @@ func (h *harness) processReady(b *strings.Builder, id uint64) (bool, error) {
 		h.leaders[term] = id
 	}
 	n.rn.Advance()
+	if c := n.rn.raft.trk.Config.String(); c != configBefore {
+		// Configuration changes take effect when their Ready is advanced.
+		fmt.Fprintf(b, "%d: config: %s\n", id, c)
+	}
 	return true, nil
 }
 
@@ -380,6 +389,9 @@ func (h *harness) fmtMsg(m *raftpb.Message) string {
 	case raftpb.MsgAppResp:
 		if m.Reject {
 			fmt.Fprintf(&b, " rejected=%d hint=%d@%d", m.RejectedIndex, m.HintIndex, m.HintTerm)
+			if m.NeedsSnapshot {
+				b.WriteString(" needs_snapshot")
+			}
 		} else {
 			fmt.Fprintf(&b, " match=%d", m.MatchIndex)
 		}
@@ -391,7 +403,11 @@ func (h *harness) fmtMsg(m *raftpb.Message) string {
 	case raftpb.MsgProp:
 		data := make([]string, len(m.Entries))
 		for i, e := range m.Entries {
-			data[i] = strconv.Quote(string(e.GetData()))
+			if e.GetType() == raftpb.EntryConfChange {
+				data[i] = fmtConfChange(e.GetData())
+			} else {
+				data[i] = strconv.Quote(string(e.GetData()))
+			}
 		}
 		fmt.Fprintf(&b, " [%s]", strings.Join(data, " "))
 	case raftpb.MsgHeartbeat:
@@ -413,13 +429,31 @@ func (h *harness) fmtMsg(m *raftpb.Message) string {
 	return b.String()
 }
 
+// fmtSnap prints a snapshot's index, term and configuration; the sets other
+// than voters only when not empty.
 func fmtSnap(s *raftpb.Snapshot) string {
 	md := s.GetMetadata()
-	return fmt.Sprintf("%d@%d voters=%v", md.GetIndex(), md.GetTerm(), md.GetConfState().GetVoters())
+	cs := md.GetConfState()
+	out := fmt.Sprintf("%d@%d voters=%v", md.GetIndex(), md.GetTerm(), cs.GetVoters())
+	for _, set := range []struct {
+		name string
+		ids  []uint64
+	}{{"voters_outgoing", cs.GetVotersOutgoing()}, {"learners", cs.GetLearners()}, {"learners_next", cs.GetLearnersNext()}} {
+		if len(set.ids) > 0 {
+			out += fmt.Sprintf(" %s=%v", set.name, set.ids)
+		}
+	}
+	if cs.GetAutoLeave() {
+		out += " autoleave"
+	}
+	return out
 }
 
 func fmtEntry(e *raftpb.Entry) string {
 	s := fmt.Sprintf("%d@%d", e.GetIndex(), e.GetTerm())
+	if e.GetType() == raftpb.EntryConfChange {
+		return s + " " + fmtConfChange(e.GetData())
+	}
 	if e.GetType() != raftpb.EntryNormal {
 		s += " " + e.GetType().String()
 	}
@@ -427,6 +461,40 @@ func fmtEntry(e *raftpb.Entry) string {
 		s += " " + strconv.Quote(string(e.GetData()))
 	}
 	return s
+}
+
+// confChangeLetters are the letters of propose-conf-change.
+var confChangeLetters = map[raftpb.ConfChangeType]string{
+	raftpb.ConfChangeAddNode: "v", raftpb.ConfChangeAddLearnerNode: "l", raftpb.ConfChangeRemoveNode: "r",
+}
+
+// confTransitions are the names of the transitions in transition=.
+var confTransitions = map[string]raftpb.ConfChangeTransition{
+	"auto":     raftpb.ConfChangeTransitionAuto,
+	"implicit": raftpb.ConfChangeTransitionJointImplicit,
+	"explicit": raftpb.ConfChangeTransitionJointExplicit,
+}
+
+// fmtConfChange prints encoded ConfChange data in the notation of
+// propose-conf-change: conf(v4 l5 r2 [implicit|explicit]), conf(leave-joint).
+func fmtConfChange(data []byte) string {
+	cc, err := decodeConfChange(data)
+	if err != nil {
+		return fmt.Sprintf("conf(undecodable: %v)", err)
+	}
+	var parts []string
+	for _, c := range cc.GetChanges() {
+		parts = append(parts, fmt.Sprintf("%s%d", confChangeLetters[c.GetType()], c.GetNodeId()))
+	}
+	if len(parts) == 0 {
+		parts = append(parts, "leave-joint")
+	}
+	for name, t := range confTransitions {
+		if t == cc.GetTransition() && t != raftpb.ConfChangeTransitionAuto {
+			parts = append(parts, name)
+		}
+	}
+	return "conf(" + strings.Join(parts, " ") + ")"
 }
 
 // plain reports whether e prints as just index@term.
@@ -481,4 +549,221 @@ func logOf(n *hnode) (snapIndex, snapTerm uint64, ents []*raftpb.Entry, unstable
 		unstableFrom = l.unstable.offset
 	}
 	return first - 1, snapTerm, ents, unstableFrom
+}
+
+// The membership, leadership-transfer and snapshot commands live here, next
+// to the network they drive, so that datadriven_test.go stays one screenful
+// of commands per concern.
+
+func (h *harness) proposeConfChange(b *strings.Builder, a args) error {
+	n, err := h.up(a)
+	if err != nil {
+		return err
+	}
+	cc := &raftpb.ConfChange{}
+	if t, ok := a.kv["transition"]; ok {
+		tr, ok := confTransitions[t[0]]
+		if !ok {
+			return fmt.Errorf("propose-conf-change: unknown transition %q", t[0])
+		}
+		cc.Transition = tr
+	}
+	for _, w := range a.words {
+		var typ raftpb.ConfChangeType
+		switch w[0] {
+		case 'v':
+			typ = raftpb.ConfChangeAddNode
+		case 'l':
+			typ = raftpb.ConfChangeAddLearnerNode
+		case 'r':
+			typ = raftpb.ConfChangeRemoveNode
+		default:
+			return fmt.Errorf("propose-conf-change: bad change %q, want v<id>, l<id> or r<id>", w)
+		}
+		id, err := strconv.ParseUint(w[1:], 10, 64)
+		if err != nil {
+			return fmt.Errorf("propose-conf-change: bad change %q: %w", w, err)
+		}
+		cc.Changes = append(cc.Changes, &raftpb.ConfChangeSingle{Type: typ, NodeId: id})
+	}
+	data, err := proto.Marshal(cc)
+	if err != nil {
+		return err
+	}
+	desc := fmtConfChange(data)
+	if err := n.rn.ProposeConfChange(cc); err != nil {
+		fmt.Fprintf(b, "%d: propose %s: %v\n", n.id, desc, err)
+		return nil
+	}
+	if r := n.rn.raft; r.state == StateLeader {
+		fmt.Fprintf(b, "%d: proposed %s at %d\n", n.id, desc, r.raftLog.lastIndex())
+	} else {
+		fmt.Fprintf(b, "%d: proposed %s, forwarded to %d\n", n.id, desc, r.lead)
+	}
+	return nil
+}
+
+func (h *harness) transferLeader(b *strings.Builder, a args) error {
+	from, err := a.uint("from", 0)
+	if err != nil {
+		return err
+	}
+	to, err := a.uint("to", 0)
+	if err != nil {
+		return err
+	}
+	n, err := h.up(args{ids: []uint64{from}})
+	if err != nil {
+		return err
+	}
+	before := h.summary(n.id)
+	if err := n.rn.TransferLeader(to); err != nil {
+		fmt.Fprintf(b, "%d: transfer to %d: %v\n", n.id, to, err)
+		return nil
+	}
+	if r := n.rn.raft; r.state == StateLeader && r.leadTransferee != None {
+		fmt.Fprintf(b, "%d: transferring leadership to %d\n", n.id, r.leadTransferee)
+	} else if r.state == StateLeader {
+		fmt.Fprintf(b, "%d: no transfer under way\n", n.id)
+	} else {
+		fmt.Fprintf(b, "%d: transfer to %d forwarded to %d\n", n.id, to, r.lead)
+	}
+	if d := diff(n.id, before, h.summary(n.id)); d != "" {
+		fmt.Fprintf(b, "%s\n", d)
+	}
+	return nil
+}
+
+func (h *harness) compact(b *strings.Builder, a args) error {
+	n, err := h.up(a)
+	if err != nil {
+		return err
+	}
+	if len(a.ids) != 2 {
+		return fmt.Errorf("compact: want node ID and index")
+	}
+	index := a.ids[1]
+	if index > n.applied {
+		return fmt.Errorf("compact: index %d not applied (applied %d)", index, n.applied)
+	}
+	cs := n.rn.ConfState()
+	if _, err := n.st.CreateSnapshot(index, cs, []byte(fmt.Sprintf("state@%d", index))); err != nil {
+		return err
+	}
+	if err := n.st.Compact(index); err != nil {
+		return err
+	}
+	h.printLog(b, n)
+	return nil
+}
+
+func (h *harness) addNode(b *strings.Builder, a args) error {
+	if len(a.ids) != 1 {
+		return fmt.Errorf("add-node: want one node ID")
+	}
+	id := a.ids[0]
+	if h.nodes[id] != nil {
+		return fmt.Errorf("add-node: node %d exists", id)
+	}
+	c := h.cfg
+	c.ID = id
+	n := &hnode{id: id, st: NewMemoryStorage(), cfg: c}
+	if err := h.start(n); err != nil {
+		return err
+	}
+	h.nodes[id] = n
+	h.ids = append(h.ids, id)
+	slices.Sort(h.ids)
+	if h.group != nil {
+		// A new node joins the first side of a partition.
+		h.group[id] = 0
+	}
+	h.printState(b, n)
+	h.printConfig(b, n)
+	return nil
+}
+
+func (h *harness) reportSnapshot(b *strings.Builder, a args) error {
+	n, err := h.up(a)
+	if err != nil {
+		return err
+	}
+	if len(a.ids) != 2 || len(a.words) != 1 || (a.words[0] != "ok" && a.words[0] != "fail") {
+		return fmt.Errorf("report-snapshot: want from, to and ok or fail")
+	}
+	to := a.ids[1]
+	n.rn.ReportSnapshot(to, a.words[0] == "ok")
+	if pr := n.rn.raft.trk.Progress[to]; pr != nil && n.rn.raft.state == StateLeader {
+		fmt.Fprintf(b, "%d: progress of %d: %s\n", n.id, to, pr)
+	}
+	return nil
+}
+
+// printConfig prints the configuration of a running node.
+func (h *harness) printConfig(b *strings.Builder, n *hnode) {
+	if n.rn != nil {
+		fmt.Fprintf(b, "  config: %s\n", n.rn.raft.trk.Config.String())
+	}
+}
+
+// printConfigs prints the configuration of the running nodes: one line if
+// they all agree, else one line per distinct configuration naming its nodes.
+func (h *harness) printConfigs(b *strings.Builder) {
+	var configs []string
+	holders := map[string][]string{}
+	for _, id := range h.ids {
+		n := h.nodes[id]
+		if n.rn == nil {
+			continue
+		}
+		c := n.rn.raft.trk.Config.String()
+		if _, ok := holders[c]; !ok {
+			configs = append(configs, c)
+		}
+		holders[c] = append(holders[c], strconv.FormatUint(id, 10))
+	}
+	if len(configs) == 1 {
+		fmt.Fprintf(b, "config: %s\n", configs[0])
+		return
+	}
+	for _, c := range configs {
+		fmt.Fprintf(b, "config of %s: %s\n", strings.Join(holders[c], " "), c)
+	}
+}
+
+func (h *harness) printLog(b *strings.Builder, n *hnode) {
+	snapIndex, snapTerm, ents, unstableFrom := logOf(n)
+	down := ""
+	commit := n.st.hardState.GetCommit()
+	if n.rn == nil {
+		down = " (down)"
+	} else {
+		commit = n.rn.raft.raftLog.committed
+	}
+	fmt.Fprintf(b, "%d%s: log=[%s]", n.id, down, fmtEnts(ents))
+	if snapIndex > 0 {
+		fmt.Fprintf(b, " snap=%d@%d", snapIndex, snapTerm)
+	}
+	fmt.Fprintf(b, " commit=%d", commit)
+	if n.rn != nil {
+		fmt.Fprintf(b, " applied=%d", n.applied)
+	}
+	if unstableFrom > 0 {
+		fmt.Fprintf(b, " unstable-from=%d", unstableFrom)
+	}
+	b.WriteString("\n")
+}
+
+func (h *harness) printState(b *strings.Builder, n *hnode) {
+	last, lastTerm := n.st.lastIndex(), uint64(0)
+	if n.rn == nil {
+		lastTerm, _ = n.st.Term(last)
+		hs := n.st.hardState
+		fmt.Fprintf(b, "%d: down (persisted term=%d vote=%d commit=%d last=%d@%d)\n", n.id,
+			hs.GetTerm(), hs.GetVote(), hs.GetCommit(), last, lastTerm)
+		return
+	}
+	r := n.rn.raft
+	fmt.Fprintf(b, "%d: %s term=%d vote=%d lead=%d commit=%d last=%d@%d\n", n.id, r.state, r.term, r.vote,
+		r.lead, r.raftLog.committed, r.raftLog.lastIndex(), r.raftLog.lastTerm())
 }

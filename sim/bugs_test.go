@@ -24,7 +24,7 @@ var injectedBugs = []struct {
 	informational bool
 }{
 	{name: "CommitPreviousTermByCount", bugs: raft.InjectedBugs{CommitPreviousTermByCount: true}},
-	{name: "CommitPreviousTermByCount/end-to-end", bugs: raft.InjectedBugs{CommitPreviousTermByCount: true}, skipContract: true, informational: true},
+	{name: "CommitPreviousTermByCount/end-to-end", bugs: raft.InjectedBugs{CommitPreviousTermByCount: true}, skipContract: true},
 	{name: "VoteWithoutLogCheck", bugs: raft.InjectedBugs{VoteWithoutLogCheck: true}},
 	{name: "AckAppendBeforePersist", bugs: raft.InjectedBugs{AckAppendBeforePersist: true}},
 	{name: "AckAppendBeforePersist/end-to-end", bugs: raft.InjectedBugs{AckAppendBeforePersist: true}, skipContract: true},

@@ -48,24 +48,34 @@ func (nw *network) split(a, b []uint64) {
 // a random delay (possibly twice).
 func (s *Sim) send(m *raftpb.Message) {
 	s.stats.Messages++
+	if !s.healed && s.unfavored(m) {
+		s.stats.Dropped++
+		s.tr.add(trRec{at: s.now, kind: trDrop, msg: m, c: dropUnfavored})
+		return
+	}
 	if !s.healed && s.p.dropRate > 0 && s.rng.Float64() < s.p.dropRate {
 		s.stats.Dropped++
 		s.tr.add(trRec{at: s.now, kind: trDrop, msg: m, c: dropRandom})
 		return
 	}
-	s.schedule(event{at: s.now + 1 + int64(s.rng.IntN(s.p.maxDelay)), kind: evDeliver, msg: m})
+	inc := s.node(m.From).inc
+	s.schedule(event{at: s.now + 1 + int64(s.rng.IntN(s.p.maxDelay)), kind: evDeliver, msg: m, inc: inc})
 	if !s.healed && s.p.dupRate > 0 && s.rng.Float64() < s.p.dupRate {
 		s.stats.Duplicated++
 		s.tr.add(trRec{at: s.now, kind: trDup, msg: m})
-		s.schedule(event{at: s.now + 1 + int64(s.rng.IntN(2*s.p.maxDelay)), kind: evDeliver, msg: m})
+		s.schedule(event{at: s.now + 1 + int64(s.rng.IntN(2*s.p.maxDelay)), kind: evDeliver, msg: m, inc: inc})
 	}
 }
 
-// deliver hands m to its destination, or to its inbox if the node is busy
-// persisting a Ready.
-func (s *Sim) deliver(m *raftpb.Message) {
+// deliver hands m, sent by incarnation inc of its sender, to its
+// destination, or to its inbox if the node is busy persisting a Ready.
+func (s *Sim) deliver(m *raftpb.Message, inc uint64) {
 	to := s.node(m.To)
 	switch {
+	case inc != 0 && inc == s.node(m.From).lostInc:
+		s.stats.Dropped++
+		s.tr.add(trRec{at: s.now, kind: trDrop, msg: m, c: dropSenderCrashed})
+		return
 	case s.net.cut[m.From][m.To]:
 		s.stats.Dropped++
 		s.tr.add(trRec{at: s.now, kind: trDrop, msg: m, c: dropPartition})

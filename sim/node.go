@@ -33,6 +33,17 @@ type node struct {
 	// ledBefore says the node already led in its term before the current
 	// Ready.
 	ledBefore bool
+	// holdUntil: until this tick the network loses the node's MsgApps that
+	// carry entries of its term holdTerm (the hold-new-term fault).
+	holdTerm  uint64
+	holdUntil int64
+	// crashOnPersist: the node, a new leader, crashes as soon as it has
+	// persisted entries of its term (the tail-crash fault).
+	crashOnPersist bool
+	crashDown      int
+	// lostInc is an incarnation of the node whose messages still in flight
+	// are lost (it crashed with loseSent).
+	lostInc uint64
 
 	applied uint64
 	kv      kvState
@@ -74,6 +85,7 @@ func (s *Sim) start(n *node) {
 	n.up, n.rn, n.busy, n.inbox = true, rn, false, nil
 	n.inc++
 	n.role, n.lead, n.term, n.ledTerm = raft.StateFollower, 0, hs.GetTerm(), 0
+	n.holdTerm, n.holdUntil, n.crashOnPersist = 0, 0, false
 	n.applied = 0
 	n.kv = newKVState()
 	n.reads = nil
@@ -81,9 +93,17 @@ func (s *Sim) start(n *node) {
 
 // crash stops n: everything but its durable storage is lost, including a
 // Ready being persisted and the messages that were to follow it.
-func (s *Sim) crash(n *node, kind faultKind) {
+func (s *Sim) crash(n *node, kind faultKind) { s.crashFor(n, kind, 0, false) }
+
+// crashFor crashes n for down ticks (0: a downtime drawn from the
+// profile's range); with loseSent, the messages it sent that are still in
+// flight are lost too.
+func (s *Sim) crashFor(n *node, kind faultKind, down int, loseSent bool) {
 	if !n.up {
 		return
+	}
+	if loseSent {
+		n.lostInc = n.inc
 	}
 	s.stats.Faults[kind]++
 	s.stats.Crashes++
@@ -109,7 +129,9 @@ func (s *Sim) crash(n *node, kind faultKind) {
 		s.restart(n)
 		return
 	}
-	down := s.p.downMin + s.rng.IntN(s.p.downMax-s.p.downMin+1)
+	if down <= 0 {
+		down = s.p.downMin + s.rng.IntN(s.p.downMax-s.p.downMin+1)
+	}
 	s.schedule(event{at: s.now + int64(down), kind: evRestart, node: n.id, inc: n.inc})
 }
 
@@ -123,8 +145,13 @@ func (s *Sim) restart(n *node) {
 	s.process(n)
 }
 
-// step feeds m to n's RawNode.
+// step feeds m to n's RawNode, unless the hold-new-term fault loses it.
 func (s *Sim) step(n *node, m *raftpb.Message) {
+	if s.heldBack(n, m) {
+		s.stats.Dropped++
+		s.tr.add(trRec{at: s.now, kind: trDrop, msg: m, c: dropHeld})
+		return
+	}
 	// Errors are refusals of stale or unexpected messages; the core
 	// changes nothing for them.
 	_ = n.rn.Step(m)
@@ -179,9 +206,7 @@ func (s *Sim) beginReady(n *node, rd raft.Ready) {
 		n.ledTerm = n.term
 		s.fail(s.elect.Leader(n.id, n.term))
 		s.fail(s.ledger.LeaderElected(n.id, n.term, overlay{base: n.durable, ents: rd.Entries}))
-		if !s.healed && s.p.crashNewLeader > 0 && s.rng.Float64() < s.p.crashNewLeader {
-			s.schedule(event{at: s.now + int64(s.rng.IntN(4)), kind: evCrash, node: n.id, inc: n.inc})
-		}
+		s.newLeaderFaults(n)
 	}
 	s.fail(s.appendOnly.OnReady(n.id, n.term, n.role == raft.StateLeader, stableLast, rd.Entries))
 	s.checkMustSync(n, rd)
@@ -202,6 +227,11 @@ func (s *Sim) finishReady(n *node, rd raft.Ready) {
 	if err := n.durable.Append(rd.Entries); err != nil {
 		s.fail(check.Failf(check.PersistenceName, "node %d: append: %v", n.id, err))
 	}
+	if n.crashOnPersist && len(rd.Entries) > 0 && n.role == raft.StateLeader && !s.healed {
+		n.crashOnPersist = false
+		s.schedule(event{at: s.now, kind: evCrash, node: n.id, inc: n.inc, fault: fTailCrash, loseSent: true,
+			down: n.crashDown})
+	}
 	prevHS, _, _ := n.durable.InitialState()
 	oldCommit := prevHS.GetCommit()
 	if hs := rd.HardState; hs != nil {
@@ -209,7 +239,7 @@ func (s *Sim) finishReady(n *node, rd raft.Ready) {
 		n.durable.SetHardState(hs)
 		if n.role == raft.StateLeader && hs.GetCommit() > old.GetCommit() && !s.healed &&
 			s.p.crashOnCommit > 0 && s.rng.Float64() < s.p.crashOnCommit {
-			s.schedule(event{at: s.now + int64(s.rng.IntN(3)), kind: evCrash, node: n.id, inc: n.inc})
+			s.schedule(event{at: s.now + int64(s.rng.IntN(3)), kind: evCrash, node: n.id, inc: n.inc, fault: fCommitCrash})
 		}
 	}
 	if len(rd.Entries) > 0 || rd.MustSync {
@@ -225,6 +255,14 @@ func (s *Sim) finishReady(n *node, rd raft.Ready) {
 		if n.role == raft.StateLeader && n.ledBefore {
 			if t, _ := n.durable.Term(hs.GetCommit()); t != hs.GetTerm() && hs.GetCommit() > oldCommit {
 				s.stats.OldTermCommits++
+				if !s.healed && s.p.crashOnOldCommit > 0 && s.rng.Float64() < s.p.crashOnOldCommit {
+					// Right after the entries are applied below (a client
+					// may see its put acknowledged), before any entry of
+					// the leader's term spreads.
+					s.note("n%d, leader in term %d, committed entry %d of term %d: crash it", n.id, n.term, hs.GetCommit(), t)
+					s.schedule(event{at: s.now, kind: evCrash, node: n.id, inc: n.inc, fault: fOldCommitCrash, loseSent: true})
+					s.fig8OldCommit(n)
+				}
 			}
 			if !s.opts.SkipCommitRule {
 				s.stats.ContractChecks++

@@ -89,7 +89,22 @@ type params struct {
 	// crashOnCommit is the probability that a leader crashes within 0..2
 	// ticks of persisting a higher commit index, before its followers
 	// learn it.
-	crashOnCommit    float64
+	crashOnCommit float64
+	// holdNewTerm is the probability that a newly elected leader (one not
+	// crashed by crashNewLeader) has its MsgApps that carry entries of its
+	// own term lost for holdMin..holdMax ticks (hold-new-term, fig8.go),
+	// while entries of earlier terms and heartbeats go through.
+	holdNewTerm      float64
+	holdMin, holdMax int
+	// crashOnOldCommit is the probability that a leader that advances its
+	// commit index to an entry of an earlier term crashes right after
+	// applying it, losing the messages it sent that are still in flight.
+	// A correct core never does that (paper §5.4.2): this is the moment
+	// that makes CommitPreviousTermByCount observable end to end.
+	crashOnOldCommit float64
+	// fig8 is the probability that an election starts the Figure 8 script
+	// (fig8.go) when the script is idle.
+	fig8             float64
 	partMin, partMax int
 
 	clients  int
@@ -145,8 +160,17 @@ func drawParams(r *rand.Rand, o Options) params {
 		p.wPartition, p.wCrash, p.wLeaderCrash, p.wHeal = 3, 1, 4, 1
 		p.downMin, p.downMax = 1, 40
 		p.partMin, p.partMax = 10, 80
+		// Targeted faults (fig8.go): half the new leaders crash at once,
+		// the others have the entries of their term held back for a while;
+		// a leader that commits an entry of an earlier term crashes at
+		// once; and the Figure 8 script runs whenever it is idle (it
+		// overrides the new-leader faults of the elections it steers).
 		p.crashNewLeader = 0.5
+		p.holdNewTerm = 0.5
+		p.holdMin, p.holdMax = 10, 30
 		p.crashOnCommit = 0.2
+		p.crashOnOldCommit = 1
+		p.fig8 = 1
 		p.clients = 5 + r.IntN(4)
 		p.thinkMax = 3
 		p.getRatio = 0.5

@@ -26,4 +26,11 @@ func TestBugHuntProfileCorrectCore(t *testing.T) {
 	}
 	t.Logf("sim: bug-hunt profile, no bugs: %d seeds in %v; crashes=%d (during fsync %d) leaders=%d ops %s",
 		n, time.Since(start).Round(time.Millisecond), total.Crashes, total.CrashesInFsync, total.Leaders, total.OpsSummary())
+	t.Logf("sim: faults: %s; Figure 8 script runs reaching steps 1..4: %v", total.FaultSummary(), total.Fig8Steps[1:])
+	// The correct core must face the whole script: A leads again with its
+	// term held back (step 3). Step 4 needs a leader that commits an entry
+	// of an earlier term, which only a bug does.
+	if (n >= 10 && total.Fig8Steps[3] == 0) || total.Fig8Steps[4] != 0 {
+		t.Errorf("Figure 8 script runs reaching steps 1..4: %v; want some at step 3 and none at step 4", total.Fig8Steps[1:])
+	}
 }

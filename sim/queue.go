@@ -24,14 +24,21 @@ type event struct {
 	at   int64
 	seq  uint64
 	kind evKind
-	// node and inc name a node incarnation (evFsync, evRestart); an event
-	// for an older incarnation is ignored.
+	// node and inc name a node incarnation (evFsync, evRestart, evCrash);
+	// an event for an older incarnation is ignored. For evDeliver, inc is
+	// the incarnation of the sender.
 	node, inc uint64
 	msg       *raftpb.Message
 	client    int
 	op        *op
 	// part is the partition generation an evHeal heals.
 	part uint64
+	// fault is the kind of a targeted evCrash (for the statistics), down
+	// its downtime (0: drawn from the profile's range), and loseSent says
+	// the messages the node sent that are still in flight are lost too.
+	fault    faultKind
+	down     int
+	loseSent bool
 }
 
 // eventQueue is a binary min-heap of events by (at, seq).

@@ -78,6 +78,7 @@ type Sim struct {
 	appendOnly check.LeaderAppendOnly
 	ledger     check.Ledger
 
+	f8       fig8
 	partGen  uint64
 	healed   bool // the fault phase is over
 	tr       tracer
@@ -170,7 +171,7 @@ func (s *Sim) handle(e event) {
 	case evTick:
 		s.tick()
 	case evDeliver:
-		s.deliver(e.msg)
+		s.deliver(e.msg, e.inc)
 	case evFsync:
 		n := s.node(e.node)
 		if n.up && n.inc == e.inc && n.busy {
@@ -196,7 +197,7 @@ func (s *Sim) handle(e event) {
 	case evCrash:
 		n := s.node(e.node)
 		if n.up && n.inc == e.inc && !s.healed {
-			s.crash(n, fNewLeaderCrash)
+			s.crashFor(n, e.fault, e.down, e.loseSent)
 		}
 	}
 }

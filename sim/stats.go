@@ -18,10 +18,15 @@ const (
 	fCrash
 	fLeaderCrash
 	fNewLeaderCrash
+	fTailCrash
+	fCommitCrash
+	fOldCommitCrash
+	fHoldNewTerm
 	numFaultKinds
 )
 
-var faultNames = [numFaultKinds]string{"isolate", "split", "one-way", "bridge", "heal", "crash", "leader-crash", "new-leader-crash"}
+var faultNames = [numFaultKinds]string{"isolate", "split", "one-way", "bridge", "heal", "crash", "leader-crash", "new-leader-crash", "tail-crash",
+	"commit-crash", "old-term-commit-crash", "hold-new-term"}
 
 // Stats count what happened in a run.
 type Stats struct {
@@ -48,8 +53,11 @@ type Stats struct {
 	// OldTermCommits counts leader commit indexes that landed on an entry
 	// of an earlier term (only an injected bug does that).
 	OldTermCommits int
-	Checks         int
-	Wall           time.Duration
+	// Fig8Steps[k] counts the runs of the Figure 8 script that reached
+	// step k (1..4).
+	Fig8Steps [5]int
+	Checks    int
+	Wall      time.Duration
 }
 
 // FaultSummary renders the injected faults by kind, "isolate=2 crash=1".
@@ -99,6 +107,9 @@ func (st *Stats) Add(o Stats) {
 	st.GetsUnknown += o.GetsUnknown
 	st.ContractChecks += o.ContractChecks
 	st.OldTermCommits += o.OldTermCommits
+	for k := range st.Fig8Steps {
+		st.Fig8Steps[k] += o.Fig8Steps[k]
+	}
 	st.Checks += o.Checks
 	st.Wall += o.Wall
 }

@@ -29,9 +29,13 @@ const (
 	dropRandom uint64 = iota
 	dropPartition
 	dropDown
+	dropHeld
+	dropSenderCrashed
+	dropUnfavored
 )
 
-var dropReasons = [...]string{"lossy network", "partition", "node down"}
+var dropReasons = [...]string{"lossy network", "partition", "node down", "held back: new-term entries", "sender crashed: in-flight messages lost",
+	"vote request of a candidate the Figure 8 script does not favor"}
 
 // trRec is one trace record. It is formatted only when printed.
 type trRec struct {

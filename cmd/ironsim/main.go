@@ -7,6 +7,7 @@
 //	go run ./cmd/ironsim -nodes 5 -seeds 20
 //	go run ./cmd/ironsim -seed 17 -trace
 //	go run ./cmd/ironsim -bug CommitPreviousTermByCount -profile bughunt -seeds 500
+//	go run ./cmd/ironsim -bug CommitPreviousTermByCount -profile bughunt -e2e -seeds 20
 package main
 
 import (
@@ -32,13 +33,14 @@ func main() {
 		bug     = flag.String("bug", "", "inject a protocol bug: "+strings.Join(sim.BugNames(), ", "))
 		profile = flag.String("profile", "default", "fault profile: default or bughunt")
 		quiet   = flag.Bool("q", false, "print only failures and the summary")
+		e2e     = flag.Bool("e2e", false, "turn off the Ready contract and leader commit rule checks, so that an end-to-end checker has to catch a bug")
 	)
 	flag.Parse()
 	if *nodes != 0 && *nodes != 3 && *nodes != 5 && *nodes != 7 {
 		fmt.Fprintf(os.Stderr, "ironsim: -nodes %d: want 3, 5, 7 or 0\n", *nodes)
 		os.Exit(2)
 	}
-	base := sim.Options{Nodes: *nodes, Ticks: *ticks, KeepTrace: *trace}
+	base := sim.Options{Nodes: *nodes, Ticks: *ticks, KeepTrace: *trace, SkipReadyContract: *e2e, SkipCommitRule: *e2e}
 	if *bug != "" {
 		b, ok := sim.BugByName(*bug)
 		if !ok {

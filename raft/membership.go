@@ -77,7 +77,8 @@ func isLeaveJoint(cc *raftpb.ConfChange) bool { return len(cc.GetChanges()) == 0
 func enterJoint(cc *raftpb.ConfChange) (joint, autoLeave bool) {
 	switch cc.GetTransition() {
 	case raftpb.ConfChangeTransitionAuto:
-		// A simple change if at most one voter changes; else joint.
+		// A single change is made directly; several go through a joint
+		// configuration left automatically.
 		if len(cc.GetChanges()) > 1 {
 			return true, true
 		}
@@ -159,9 +160,16 @@ func (r *raft) afterConfChange() {
 			r.abortLeaderTransfer()
 		}
 	}
-	// The commit quorum may have changed, and new members need entries.
-	r.maybeCommit()
-	r.bcastAppend()
+	// The commit quorum may have changed; new members need entries.
+	if r.maybeCommit() {
+		r.bcastAppend()
+	} else {
+		r.trk.Visit(func(id uint64, _ *tracker.Progress) {
+			if id != r.id {
+				r.maybeSendAppend(id, false)
+			}
+		})
+	}
 	r.maybeAutoLeave()
 }
 

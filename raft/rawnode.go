@@ -130,8 +130,8 @@ func (rn *RawNode) Propose(data []byte) error {
 // leader refuses another with ErrPendingConfChange, and a change that is
 // invalid from the current configuration with ErrInvalidConfChange.
 //
-// A change of at most one voter is made directly; with several, or with a
-// joint transition, the group enters a joint configuration (dissertation
+// A change with a single ConfChangeSingle is made directly; with several
+// (whatever their kind), or with a joint transition, the group enters a joint configuration (dissertation
 // §4.3), which the leader leaves by itself unless the transition is
 // ConfChangeTransitionJointExplicit — then propose an empty ConfChange.
 func (rn *RawNode) ProposeConfChange(cc *raftpb.ConfChange) error {

@@ -70,7 +70,10 @@
 // heals, crashed nodes restart, drops and duplicates stop, and message
 // delays (at most 3 ticks) and fsyncs (at most 2) become short enough for
 // Raft's timing requirement: a vote round trip well below the election
-// timeout.
+// timeout. Each link also becomes FIFO, as the transport's one stream per
+// peer is: with one-entry messages and a small inflight window, random
+// reordering alone makes a follower reject out-of-order appends and fall
+// back to probing often enough to stall it (seed 1738).
 //
 // ProfileDefault draws every rate from the seed (some seeds are quiet,
 // some brutal). ProfileBugHunt, used by TestInjectedBugsCaught, has

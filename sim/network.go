@@ -59,7 +59,15 @@ func (s *Sim) send(m *raftpb.Message) {
 		return
 	}
 	inc := s.node(m.From).inc
-	s.schedule(event{at: s.now + 1 + int64(s.rng.IntN(s.p.maxDelay)), kind: evDeliver, msg: m, inc: inc})
+	at := s.now + 1 + int64(s.rng.IntN(s.p.maxDelay))
+	if s.healed {
+		// A healthy network delivers each link in order (the transport
+		// keeps one stream per peer); reordering is a fault-phase fault.
+		link := [2]uint64{m.From, m.To}
+		at = max(at, s.linkLast[link])
+		s.linkLast[link] = at
+	}
+	s.schedule(event{at: at, kind: evDeliver, msg: m, inc: inc})
 	if !s.healed && s.p.dupRate > 0 && s.rng.Float64() < s.p.dupRate {
 		s.stats.Duplicated++
 		s.tr.add(trRec{at: s.now, kind: trDup, msg: m})
@@ -227,6 +235,7 @@ func (s *Sim) healPartition() {
 // drops and duplicates: from here on the cluster must make progress.
 func (s *Sim) endFaultPhase() {
 	s.healed = true
+	s.linkLast = map[[2]uint64]int64{}
 	s.healPartition()
 	// Raft's timing requirement (broadcast time well below the election
 	// timeout) must hold for liveness: with the slowest fault-phase
@@ -235,7 +244,7 @@ func (s *Sim) endFaultPhase() {
 	// grants arrive, forever (seed 337 did that).
 	s.p.maxDelay = min(s.p.maxDelay, 3)
 	s.p.fsyncMax = min(s.p.fsyncMax, 2)
-	s.note("FAULT PHASE OVER: network healed, crashed nodes restart, no more drops")
+	s.note("FAULT PHASE OVER: network healed (links FIFO), crashed nodes restart, no more drops")
 	for _, n := range s.nodes {
 		if !n.up {
 			s.restart(n)

@@ -78,9 +78,13 @@ type Sim struct {
 	appendOnly check.LeaderAppendOnly
 	ledger     check.Ledger
 
-	f8       fig8
-	partGen  uint64
-	healed   bool // the fault phase is over
+	f8      fig8
+	partGen uint64
+	healed  bool // the fault phase is over
+	// linkLast is, once healed, the delivery time of the last message on
+	// each (from, to) link: healed links are FIFO, like the transport's
+	// one stream per peer.
+	linkLast map[[2]uint64]int64
 	tr       tracer
 	err      error
 	stats    Stats

@@ -387,16 +387,22 @@ func (h *harness) propose(b *strings.Builder, a args) error {
 		return fmt.Errorf("propose: want one data word, got %q", a.words)
 	}
 	data := a.words[0]
-	if err := n.rn.Propose([]byte(data)); err != nil {
-		fmt.Fprintf(b, "%d: propose %q: %v\n", n.id, data, err)
-		return nil
+	reportProposal(b, n, fmt.Sprintf("%q", data), n.rn.Propose([]byte(data)))
+	return nil
+}
+
+// reportProposal prints where a proposal described by desc went, or why it
+// was refused.
+func reportProposal(b *strings.Builder, n *hnode, desc string, err error) {
+	if err != nil {
+		fmt.Fprintf(b, "%d: propose %s: %v\n", n.id, desc, err)
+		return
 	}
 	if r := n.rn.raft; r.state == StateLeader {
-		fmt.Fprintf(b, "%d: proposed %q at %d\n", n.id, data, r.raftLog.lastIndex())
+		fmt.Fprintf(b, "%d: proposed %s at %d\n", n.id, desc, r.raftLog.lastIndex())
 	} else {
-		fmt.Fprintf(b, "%d: proposed %q, forwarded to %d\n", n.id, data, r.lead)
+		fmt.Fprintf(b, "%d: proposed %s, forwarded to %d\n", n.id, desc, r.lead)
 	}
-	return nil
 }
 
 func (h *harness) readIndex(b *strings.Builder, a args) error {

@@ -590,16 +590,7 @@ func (h *harness) proposeConfChange(b *strings.Builder, a args) error {
 	if err != nil {
 		return err
 	}
-	desc := fmtConfChange(data)
-	if err := n.rn.ProposeConfChange(cc); err != nil {
-		fmt.Fprintf(b, "%d: propose %s: %v\n", n.id, desc, err)
-		return nil
-	}
-	if r := n.rn.raft; r.state == StateLeader {
-		fmt.Fprintf(b, "%d: proposed %s at %d\n", n.id, desc, r.raftLog.lastIndex())
-	} else {
-		fmt.Fprintf(b, "%d: proposed %s, forwarded to %d\n", n.id, desc, r.lead)
-	}
+	reportProposal(b, n, fmtConfChange(data), n.rn.ProposeConfChange(cc))
 	return nil
 }
 

@@ -231,6 +231,7 @@ func (r *raft) handleTransferLeader(m *raftpb.Message) error {
 
 func (r *raft) sendTimeoutNow(to uint64) {
 	r.logger.Info("raft: sending MsgTimeoutNow", "term", r.term, "to", to)
+	r.timeoutNowSent = true
 	r.send(&raftpb.Message{To: to, Type: raftpb.MsgTimeoutNow})
 }
 

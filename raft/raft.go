@@ -77,6 +77,10 @@ type raft struct {
 	bugAppliedConfIndex uint64
 	// leadTransferee is the node leadership is being transferred to.
 	leadTransferee uint64
+	// timeoutNowSent says this leader told a node to campaign in this term.
+	// That node's vote requests bypass the followers' leader stickiness, so
+	// the lease no longer holds: lease reads fall back to heartbeat rounds.
+	timeoutNowSent bool
 
 	// uncommittedSize is the PayloadSize sum of entries the leader appended
 	// in its term and has not yet handed out for application.
@@ -223,6 +227,7 @@ func (r *raft) reset(term uint64) {
 	r.uncommittedSize = 0
 	r.appendWanted = false
 	r.abortLeaderTransfer()
+	r.timeoutNowSent = false
 	last := r.raftLog.lastIndex()
 	r.trk.Visit(func(id uint64, pr *tracker.Progress) {
 		*pr = tracker.Progress{

@@ -95,7 +95,7 @@ func (ri *readIndex) handleRequest(r *raft, m *raftpb.Message) {
 // register assigns the request its index and round.
 func (ri *readIndex) register(r *raft, q readRequest) {
 	q.index = r.raftLog.committed
-	if r.trk.IsSingleton() || (r.readOnlyOption == ReadOnlyLeaseBased && ri.leaseValid(r)) {
+	if r.trk.IsSingleton() || (r.readOnlyOption == ReadOnlyLeaseBased && !r.timeoutNowSent && ri.leaseValid(r)) {
 		ri.respond(r, q, q.index)
 		return
 	}

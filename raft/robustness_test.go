@@ -125,3 +125,38 @@ func TestRestartWithCommitIndexOlderThanSnapshot(t *testing.T) {
 		t.Errorf("commit index = %d, want 8 (the snapshot)", got)
 	}
 }
+
+// Once a leader sent MsgTimeoutNow, the target may win without waiting for
+// the followers' leases to expire, so lease reads must stop for the term.
+func TestLeaseReadsStopAfterTimeoutNow(t *testing.T) {
+	tn := newTestNet(t, 3, func(c *Config) { c.ReadOnlyOption = ReadOnlyLeaseBased })
+	electLeader(t, tn, 1)
+	tn.tick(1) // a confirmed heartbeat round gives the leader its lease
+	if _, err := tn.nodes[1].ReadIndex(); err != nil {
+		t.Fatal(err)
+	}
+	tn.process()
+	if len(tn.reads[1]) != 1 {
+		t.Fatalf("lease read not answered at once: %+v", tn.reads[1])
+	}
+	tn.isolate(3) // TimeoutNow to 3 is lost; 1 stays leader
+	if err := tn.nodes[1].TransferLeader(3); err != nil {
+		t.Fatal(err)
+	}
+	tn.stabilize()
+	tn.tick(tn.raft(1).electionTimeout, 1, 2) // transfer aborted
+	if tn.leader() != 1 {
+		t.Fatalf("leader = %d, want 1", tn.leader())
+	}
+	if _, err := tn.nodes[1].ReadIndex(); err != nil {
+		t.Fatal(err)
+	}
+	tn.process()
+	if len(tn.reads[1]) != 1 {
+		t.Fatalf("lease read answered at once after MsgTimeoutNow: %+v", tn.reads[1])
+	}
+	tn.stabilize() // the heartbeat round (1 and 2) confirms it instead
+	if len(tn.reads[1]) != 2 {
+		t.Fatalf("read not confirmed by a heartbeat round: %+v", tn.reads[1])
+	}
+}

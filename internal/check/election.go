@@ -65,6 +65,11 @@ func (c *LeaderAppendOnly) OnReady(id, term uint64, leader bool, stableLast uint
 				"node %d, leader in term %d, rewrote its log from index %d (its stable log ends at %d)",
 				id, term, ents[0].GetIndex(), stableLast)
 		}
+		if len(ents) > 0 && ents[0].GetIndex() > stableLast+1 {
+			return Failf(LeaderAppendOnlyName,
+				"node %d, leader in term %d, appends from index %d, leaving a gap after its stable log, which ends at %d",
+				id, term, ents[0].GetIndex(), stableLast)
+		}
 		for _, e := range ents {
 			if e.GetTerm() != term {
 				return Failf(LeaderAppendOnlyName, "node %d, leader in term %d, appended entry %d of term %d",

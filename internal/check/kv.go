@@ -27,11 +27,12 @@ const kvMagic = 0x6b
 
 // Encode returns the entry data of c.
 func (c KVCommand) Encode() []byte {
-	b := make([]byte, 0, 1+8+2+len(c.Key)+len(c.Value))
+	b := make([]byte, 0, 1+8+binary.MaxVarintLen64+len(c.Key)+len(c.Value))
 	b = append(b, kvMagic)
 	b = binary.BigEndian.AppendUint32(b, c.Client)
 	b = binary.BigEndian.AppendUint32(b, c.Op)
-	b = append(b, byte(len(c.Key)))
+	// The key length is a uvarint: keys of any length survive.
+	b = binary.AppendUvarint(b, uint64(len(c.Key)))
 	b = append(b, c.Key...)
 	b = append(b, c.Value...)
 	return b
@@ -45,12 +46,14 @@ func DecodeKVCommand(b []byte) (c KVCommand, ok bool) {
 	}
 	c.Client = binary.BigEndian.Uint32(b[1:])
 	c.Op = binary.BigEndian.Uint32(b[5:])
-	n := int(b[9])
-	if len(b) < 10+n {
+	n, k := binary.Uvarint(b[9:])
+	rest := b[9:]
+	if k <= 0 || n > uint64(len(rest)-k) {
 		return c, false
 	}
-	c.Key = string(b[10 : 10+n])
-	c.Value = string(b[10+n:])
+	rest = rest[k:]
+	c.Key = string(rest[:n])
+	c.Value = string(rest[n:])
 	return c, true
 }
 

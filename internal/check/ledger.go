@@ -54,6 +54,10 @@ func sameEntry(a, b *raftpb.Entry) bool {
 // record checks e against the ledger and records it.
 func (l *Ledger) record(id uint64, e *raftpb.Entry, term uint64, what string) error {
 	i := e.GetIndex()
+	if i == 0 {
+		return Failf(StateMachineSafetyName, "node %d %s an entry at index 0 (term %d, %s): indexes start at 1",
+			id, what, e.GetTerm(), DescribeData(e.GetData()))
+	}
 	for uint64(len(l.ents)) < i {
 		l.ents = append(l.ents, nil)
 		l.from = append(l.from, 0)
@@ -78,8 +82,10 @@ func (l *Ledger) record(id uint64, e *raftpb.Entry, term uint64, what string) er
 
 // Committed records that node id, in term, knows every entry up to commit
 // is committed; log must hold those entries (the node's durable log, just
-// after it persisted the HardState carrying commit). Entries are checked
-// against what other nodes committed.
+// after it persisted the HardState carrying commit), except those compacted
+// into its snapshot: indexes below the log's first index are covered by the
+// snapshot and only the snapshot's own index is checked, by term. Entries
+// are checked against what other nodes committed.
 func (l *Ledger) Committed(id, term, commit uint64, log Log) error {
 	if l.reported == nil {
 		l.reported = map[uint64]uint64{}
@@ -87,6 +93,16 @@ func (l *Ledger) Committed(id, term, commit uint64, log Log) error {
 	lo := l.reported[id] + 1
 	if commit < lo {
 		return nil
+	}
+	if first, err := log.FirstIndex(); err == nil && first > lo {
+		if err := l.checkSnapshotTerm(id, log, first-1, "has compacted through"); err != nil {
+			return err
+		}
+		lo = first
+		if commit < lo {
+			l.reported[id] = commit
+			return nil
+		}
 	}
 	ents, err := log.Entries(lo, commit+1, math.MaxUint64)
 	if err != nil || uint64(len(ents)) != commit+1-lo {
@@ -102,6 +118,49 @@ func (l *Ledger) Committed(id, term, commit uint64, log Log) error {
 	return nil
 }
 
+// checkSnapshotTerm checks that the snapshot of log, at index i (the last
+// compacted index), has the term of the committed entry there, if known.
+func (l *Ledger) checkSnapshotTerm(id uint64, log Log, i uint64, what string) error {
+	e := l.Entry(i)
+	if e == nil {
+		return nil
+	}
+	l.Checks++
+	if t, ok := termAt(log, i); ok && t != e.GetTerm() {
+		return Failf(StateMachineSafetyName, "node %d %s index %d with term %d but node %d committed (term %d, %s) there",
+			id, what, i, t, l.from[i-1], e.GetTerm(), DescribeData(e.GetData()))
+	}
+	return nil
+}
+
+// covers reports whether log holds entry e: it holds it with e's term, or
+// it compacted e's index into its snapshot (whose term at its own index is
+// checked by Committed and Snapshot).
+func covers(log Log, e *raftpb.Entry) bool {
+	i := e.GetIndex()
+	if first, err := log.FirstIndex(); err == nil && i+1 < first {
+		return true
+	}
+	t, ok := termAt(log, i)
+	return ok && t == e.GetTerm()
+}
+
+// Snapshot checks a snapshot (index, term) that node id installs against
+// the committed entries: a snapshot holds only committed state, so the
+// ledger's entry at index, if known, has its term.
+func (l *Ledger) Snapshot(id, index, term uint64) error {
+	e := l.Entry(index)
+	if e == nil {
+		return nil
+	}
+	l.Checks++
+	if e.GetTerm() != term {
+		return Failf(StateMachineSafetyName, "node %d installs a snapshot at index %d of term %d but node %d committed (term %d, %s) there",
+			id, index, term, l.from[index-1], e.GetTerm(), DescribeData(e.GetData()))
+	}
+	return nil
+}
+
 // Restarted tells the ledger that node id restarted; its durable commit
 // index is checked again as it reports it.
 func (l *Ledger) Restarted(id uint64) { delete(l.reported, id) }
@@ -112,18 +171,22 @@ func (l *Ledger) Applied(id, term uint64, e *raftpb.Entry) error {
 }
 
 // LeaderElected checks that node id, which just became leader in term, holds
-// in log every entry committed in an earlier term.
+// in log every entry known committed so far in term or an earlier one
+// (entries compacted into its snapshot count as held). An entry first
+// reported committed by a node already in term was still committed in an
+// earlier term: the only leader of term is id, which has sent nothing yet
+// in it, so that node learned the commit index in an earlier term.
 func (l *Ledger) LeaderElected(id, term uint64, log Log) error {
-	// commitTerm is non-decreasing: check the prefix committed before term.
-	k := sort.Search(len(l.commitTerm), func(j int) bool { return l.commitTerm[j] >= term })
+	// commitTerm is non-decreasing: check the prefix committed by term.
+	k := sort.Search(len(l.commitTerm), func(j int) bool { return l.commitTerm[j] > term })
 	for j := 0; j < k; j++ {
 		e := l.ents[j]
 		if e == nil {
 			continue
 		}
 		l.Checks++
-		t, ok := termAt(log, e.GetIndex())
-		if !ok || t != e.GetTerm() {
+		if !covers(log, e) {
+			t, ok := termAt(log, e.GetIndex())
 			return Failf(LeaderCompletenessName,
 				"node %d became leader in term %d without committed entry %d (term %d, committed by term %d, %s); its log has term %d there (present=%v)",
 				id, term, e.GetIndex(), e.GetTerm(), l.commitTerm[j], DescribeData(e.GetData()), t, ok)
@@ -133,7 +196,8 @@ func (l *Ledger) LeaderElected(id, term uint64, log Log) error {
 }
 
 // CheckDurable checks that every committed entry is held, with its term, by
-// at least quorum of the given durable logs.
+// at least quorum of the given durable logs. A log whose snapshot covers the
+// entry's index holds it.
 func (l *Ledger) CheckDurable(logs []NodeLog, quorum int) error {
 	for j, e := range l.ents {
 		if e == nil {
@@ -142,14 +206,14 @@ func (l *Ledger) CheckDurable(logs []NodeLog, quorum int) error {
 		n := 0
 		for _, nl := range logs {
 			l.Checks++
-			if t, ok := termAt(nl.Log, e.GetIndex()); ok && t == e.GetTerm() {
+			if covers(nl.Log, e) {
 				n++
 			}
 		}
 		if n < quorum {
 			var holders []uint64
 			for _, nl := range logs {
-				if t, ok := termAt(nl.Log, e.GetIndex()); ok && t == e.GetTerm() {
+				if covers(nl.Log, e) {
 					holders = append(holders, nl.ID)
 				}
 			}

@@ -362,9 +362,10 @@ func (m *MemFS) FlipBit(name string, offset int64, bit uint) error {
 // would leave it. Let the last write have put len(p) bytes at offset off into
 // a file of size s. TearLastWrite(n), 0 <= n <= len(p), sets that file's
 // current and durable contents to: the contents just before that write,
-// with only p[:n] written at off (so the size is max(s, off+n)). Every other
-// unsynced change to that file made before the last write is thereby made
-// durable; other files are untouched. Call Crash afterwards to drop
+// with only p[:n] written at off (so the size is max(s, off+n) for n > 0,
+// and s for n == 0: a write that left nothing did not extend the file
+// either). Every other unsynced change to that file made before the last
+// write is thereby made durable; other files are untouched. Call Crash afterwards to drop
 // everything else that was not synced.
 //
 // It fails if there was no write, if n is out of range, or if the file was
@@ -382,8 +383,12 @@ func (m *MemFS) TearLastWrite(n int) error {
 	}
 	f := lw.node
 	kept := lw.off + int64(n)
-	t := slices.Clone(f.data[:max(lw.oldSize, kept)])
-	for i := kept; i < min(lw.off+lw.n, lw.oldSize); i++ {
+	size := lw.oldSize
+	if n > 0 {
+		size = max(size, kept)
+	}
+	t := slices.Clone(f.data[:size])
+	for i := kept; i < min(lw.off+lw.n, size); i++ {
 		t[i] = lw.old[i-lw.off]
 	}
 	f.data = t

@@ -16,16 +16,21 @@ type fsUnderTest struct {
 	dir  string
 }
 
-// bothFS returns the OS file system in a fresh temporary directory and a
-// fresh MemFS, so each behaviour is checked to be the same on both.
+// bothFS returns the OS file system in a fresh temporary directory, a
+// fresh MemFS, and a FaultFS injecting nothing over another, so each
+// behaviour is checked to be the same on all.
 func bothFS(t *testing.T) []fsUnderTest {
-	m := NewMem()
+	m, m2 := NewMem(), NewMem()
 	if err := m.MkdirAll("/work", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := m2.MkdirAll("/work", 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return []fsUnderTest{
 		{name: "os", fs: Default, dir: t.TempDir()},
 		{name: "mem", fs: m, dir: "/work"},
+		{name: "fault", fs: NewFault(m2), dir: "/work"},
 	}
 }
 

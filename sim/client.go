@@ -66,7 +66,7 @@ func (s *Sim) issue(c *client) {
 		return
 	}
 	var up []*node
-	for _, n := range s.nodes {
+	for _, n := range s.members() {
 		if n.up {
 			up = append(up, n)
 		}

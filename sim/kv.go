@@ -1,8 +1,10 @@
 package sim
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/ironraft/ironraft/internal/check"
 	"github.com/ironraft/ironraft/raft"
@@ -78,4 +80,89 @@ func (o overlay) Entries(lo, hi, _ uint64) ([]*raftpb.Entry, error) {
 		out = append(out, e...)
 	}
 	return out, nil
+}
+
+// encode serializes the state machine for a snapshot: the values by key,
+// then the applied ops, in sorted order so that equal states encode
+// equally.
+func (kv *kvState) encode() []byte {
+	keys := make([]string, 0, len(kv.vals))
+	for k := range kv.vals {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	b := binary.AppendUvarint(nil, uint64(len(keys)))
+	for _, k := range keys {
+		b = appendString(b, k)
+		b = appendString(b, kv.vals[k])
+	}
+	done := make([]uint64, 0, len(kv.done))
+	for k := range kv.done {
+		done = append(done, k)
+	}
+	slices.Sort(done)
+	b = binary.AppendUvarint(b, uint64(len(done)))
+	for _, k := range done {
+		b = binary.AppendUvarint(b, k)
+	}
+	return b
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// decodeKV restores a state machine from snapshot data made by encode;
+// empty data (the initial snapshot) is the empty state.
+func decodeKV(b []byte) (kvState, error) {
+	kv := newKVState()
+	if len(b) == 0 {
+		return kv, nil
+	}
+	bad := fmt.Errorf("sim: snapshot data: malformed (%d bytes)", len(b))
+	next := func() (uint64, bool) {
+		x, n := binary.Uvarint(b)
+		if n <= 0 {
+			return 0, false
+		}
+		b = b[n:]
+		return x, true
+	}
+	str := func() (string, bool) {
+		n, ok := next()
+		if !ok || n > uint64(len(b)) {
+			return "", false
+		}
+		s := string(b[:n])
+		b = b[n:]
+		return s, true
+	}
+	nk, ok := next()
+	if !ok {
+		return kv, bad
+	}
+	for i := uint64(0); i < nk; i++ {
+		k, ok1 := str()
+		v, ok2 := str()
+		if !ok1 || !ok2 {
+			return kv, bad
+		}
+		kv.vals[k] = v
+	}
+	nd, ok := next()
+	if !ok {
+		return kv, bad
+	}
+	for i := uint64(0); i < nd; i++ {
+		k, ok := next()
+		if !ok {
+			return kv, bad
+		}
+		kv.done[k] = struct{}{}
+	}
+	if len(b) != 0 {
+		return kv, bad
+	}
+	return kv, nil
 }

@@ -53,12 +53,13 @@ func (s *Sim) send(m *raftpb.Message) {
 		s.tr.add(trRec{at: s.now, kind: trDrop, msg: m, c: dropUnfavored})
 		return
 	}
+	inc := s.node(m.From).inc
 	if !s.healed && s.p.dropRate > 0 && s.rng.Float64() < s.p.dropRate {
 		s.stats.Dropped++
 		s.tr.add(trRec{at: s.now, kind: trDrop, msg: m, c: dropRandom})
+		s.reportSnap(m, inc, false)
 		return
 	}
-	inc := s.node(m.From).inc
 	at := s.now + 1 + int64(s.rng.IntN(s.p.maxDelay))
 	if s.healed {
 		// A healthy network delivers each link in order (the transport
@@ -87,20 +88,30 @@ func (s *Sim) deliver(m *raftpb.Message, inc uint64) {
 	case s.net.cut[m.From][m.To]:
 		s.stats.Dropped++
 		s.tr.add(trRec{at: s.now, kind: trDrop, msg: m, c: dropPartition})
+		s.reportSnap(m, inc, false)
 		return
 	case !to.up:
 		s.stats.Dropped++
 		s.tr.add(trRec{at: s.now, kind: trDrop, msg: m, c: dropDown})
+		s.reportSnap(m, inc, false)
 		return
 	}
 	s.stats.Delivered++
 	s.tr.add(trRec{at: s.now, kind: trDeliver, msg: m})
 	if to.busy {
 		to.inbox = append(to.inbox, m)
-		return
+	} else {
+		s.step(to, m)
+		s.process(to)
 	}
-	s.step(to, m)
-	s.process(to)
+	if m.Type == raftpb.MsgSnap {
+		// Delivered (a busy node steps it after its fsync: the transport
+		// has done its part).
+		s.reportSnap(m, inc, true)
+		if from := s.node(m.From); from.up && !from.busy {
+			s.process(from)
+		}
+	}
 }
 
 // scheduleFault schedules the next fault of the fault phase.
@@ -117,7 +128,7 @@ func (s *Sim) injectFault() {
 	if s.healed {
 		return
 	}
-	w := [...]int{s.p.wPartition, s.p.wCrash, s.p.wLeaderCrash, s.p.wHeal}
+	w := [...]int{s.p.wPartition, s.p.wCrash, s.p.wLeaderCrash, s.p.wHeal, s.p.wChurn}
 	total := 0
 	for _, x := range w {
 		total += x
@@ -127,11 +138,14 @@ func (s *Sim) injectFault() {
 	case r < w[0]:
 		s.partition()
 	case r < w[0]+w[1]:
-		s.crash(s.node(s.ids[s.rng.IntN(len(s.ids))]), fCrash)
+		ids := s.activeIDs()
+		s.crash(s.node(ids[s.rng.IntN(len(ids))]), fCrash)
 	case r < w[0]+w[1]+w[2]:
 		if l := s.leader(); l != nil {
 			s.crash(l, fLeaderCrash)
 		}
+	case r >= w[0]+w[1]+w[2]+w[3]:
+		s.churn()
 	default:
 		if s.net.desc != "" {
 			s.stats.Faults[fHeal]++
@@ -152,9 +166,20 @@ func (s *Sim) leader() *node {
 	return l
 }
 
-// shuffled returns the node IDs in a random order.
+// activeIDs returns the IDs of the active nodes (started, not removed).
+func (s *Sim) activeIDs() []uint64 {
+	var ids []uint64
+	for _, n := range s.nodes {
+		if n.active() {
+			ids = append(ids, n.id)
+		}
+	}
+	return ids
+}
+
+// shuffled returns the active node IDs in a random order.
 func (s *Sim) shuffled() []uint64 {
-	ids := append([]uint64(nil), s.ids...)
+	ids := s.activeIDs()
 	s.rng.Shuffle(len(ids), func(i, j int) { ids[i], ids[j] = ids[j], ids[i] })
 	return ids
 }
@@ -246,7 +271,7 @@ func (s *Sim) endFaultPhase() {
 	s.p.fsyncMax = min(s.p.fsyncMax, 2)
 	s.note("FAULT PHASE OVER: network healed (links FIFO), crashed nodes restart, no more drops")
 	for _, n := range s.nodes {
-		if !n.up {
+		if !n.up && n.active() {
 			s.restart(n)
 		}
 	}

@@ -46,14 +46,33 @@ type node struct {
 	lostInc uint64
 
 	applied uint64
-	kv      kvState
+	// coreApplied is the applied index as of the last Advance: the core's
+	// own applied index, which rules like one-pending-change depend on.
+	coreApplied uint64
+	kv          kvState
 	// reads are the client reads issued on this node, oldest first.
 	reads []*op
+
+	// started says the node has run (initial voters start at once; a
+	// node of the pool starts when it is added to the cluster).
+	started bool
+	// removed says the node left the configuration and was stopped for
+	// good; removedAt is when the simulator first saw it leave (0: never).
+	removed   bool
+	removedAt int64
+	// cfg is the configuration replayed from the snapshot the node started
+	// from or installed and the configuration changes it applied since;
+	// RawNode.ConfState must equal it after every Advance.
+	cfg check.Config
 }
 
-func (s *Sim) newNode(id uint64) *node {
+// newNode returns node id with empty durable storage; an initial voter's
+// storage holds the bootstrap configuration.
+func (s *Sim) newNode(id uint64, voters []uint64) *node {
 	ms := raft.NewMemoryStorage()
-	ms.SetConfState(&raftpb.ConfState{Voters: s.ids})
+	if len(voters) > 0 {
+		ms.SetConfState(&raftpb.ConfState{Voters: voters})
+	}
 	return &node{id: id, durable: ms}
 }
 
@@ -61,12 +80,16 @@ func (s *Sim) newNode(id uint64) *node {
 // random source drawn from the simulation's (ReadIndex request IDs come
 // from it, so a restarted node must not reuse the old one).
 func (s *Sim) start(n *node) {
+	// The state machine is rebuilt from the durable snapshot: the core
+	// hands out the committed entries after it (the log may start below
+	// it, compaction keeps a tail).
+	snap, _ := n.durable.Snapshot()
 	cfg := &raft.Config{
 		ID:                        n.id,
 		ElectionTick:              electionTicks,
 		HeartbeatTick:             heartbeatTicks,
 		Storage:                   n.durable,
-		Applied:                   0,
+		Applied:                   snap.GetMetadata().GetIndex(),
 		MaxSizePerMsg:             s.p.maxMsgSize,
 		MaxInflightMsgs:           s.p.maxInflight,
 		Rand:                      rand.NewPCG(s.rng.Uint64(), s.rng.Uint64()),
@@ -81,14 +104,22 @@ func (s *Sim) start(n *node) {
 		s.fail(check.Failf(check.PersistenceName, "node %d cannot start from its durable state: %v", n.id, err))
 		return
 	}
-	hs, _, _ := n.durable.InitialState()
+	hs, cs, _ := n.durable.InitialState()
 	n.up, n.rn, n.busy, n.inbox = true, rn, false, nil
+	n.started = true
 	n.inc++
 	n.role, n.lead, n.term, n.ledTerm = raft.StateFollower, 0, hs.GetTerm(), 0
 	n.holdTerm, n.holdUntil, n.crashOnPersist = 0, 0, false
-	n.applied = 0
-	n.kv = newKVState()
+	n.applied = snap.GetMetadata().GetIndex()
+	n.coreApplied = n.applied
+	kv, err := decodeKV(snap.GetData())
+	if err != nil {
+		s.fail(check.Failf(check.PersistenceName, "node %d: durable snapshot at %d: %v", n.id, n.applied, err))
+	}
+	n.kv = kv
+	n.cfg = check.ConfigOf(cs)
 	n.reads = nil
+	s.checkConf(n, "at start")
 }
 
 // crash stops n: everything but its durable storage is lost, including a
@@ -124,7 +155,10 @@ func (s *Sim) crashFor(n *node, kind faultKind, down int, loseSent bool) {
 	s.appendOnly.Forget(n.id)
 	s.ledger.Restarted(n.id)
 	// A crash is when lost persistence would show: check durability now.
-	s.fail(s.ledger.CheckDurable(s.durableLogs(), s.quorum()))
+	s.checkDurable()
+	if n.removed {
+		return // stopped for good
+	}
 	if s.healed {
 		s.restart(n)
 		return
@@ -136,6 +170,9 @@ func (s *Sim) crashFor(n *node, kind faultKind, down int, loseSent bool) {
 }
 
 func (s *Sim) restart(n *node) {
+	if n.removed || n.up {
+		return
+	}
 	s.stats.Restarts++
 	s.start(n)
 	hs, _, _ := n.durable.InitialState()
@@ -209,6 +246,12 @@ func (s *Sim) beginReady(n *node, rd raft.Ready) {
 		s.newLeaderFaults(n)
 	}
 	s.fail(s.appendOnly.OnReady(n.id, n.term, n.role == raft.StateLeader, stableLast, rd.Entries))
+	if n.role == raft.StateLeader && len(rd.Entries) > 0 {
+		s.fail(check.CheckOnePendingChange(n.id, n.term, n.coreApplied, rd.Entries, overlay{base: n.durable, ents: rd.Entries}))
+	}
+	if rd.Snapshot != nil {
+		s.checkSnapshotInstall(n, rd.Snapshot)
+	}
 	s.checkMustSync(n, rd)
 	for _, m := range rd.MessagesBeforePersist {
 		s.checkOutgoing(n, m, rd.Entries)
@@ -219,6 +262,9 @@ func (s *Sim) beginReady(n *node, rd raft.Ready) {
 // finishReady is steps 2 to 4: persist, send MessagesAfterPersist, apply,
 // serve reads, Advance.
 func (s *Sim) finishReady(n *node, rd raft.Ready) {
+	if s.tornPersist(n, rd) {
+		return
+	}
 	if rd.Snapshot != nil {
 		if err := n.durable.ApplySnapshot(rd.Snapshot); err != nil {
 			s.fail(check.Failf(check.PersistenceName, "node %d: apply snapshot: %v", n.id, err))
@@ -275,12 +321,17 @@ func (s *Sim) finishReady(n *node, rd raft.Ready) {
 		s.checkOutgoing(n, m, nil)
 		s.send(m)
 	}
+	if rd.Snapshot != nil {
+		s.installSnapshot(n, rd.Snapshot)
+	}
 	s.apply(n, rd.CommittedEntries)
 	for _, rs := range rd.ReadStates {
 		s.readState(n, rs)
 	}
 	s.serveReads(n)
 	n.rn.Advance()
+	n.coreApplied = n.applied
+	s.afterAdvance(n)
 }
 
 // apply applies committed entries to n's state machine.
@@ -298,6 +349,10 @@ func (s *Sim) apply(n *node, ents []*raftpb.Entry) {
 			s.fail(check.Failf(check.StateMachineSafetyName, "node %d applies entry %d after %d", n.id, e.Index, n.applied))
 		}
 		n.applied = e.Index
+		if e.Type == raftpb.EntryConfChange {
+			s.applyConfChange(n, e)
+			continue
+		}
 		if e.Type != raftpb.EntryNormal {
 			continue
 		}

@@ -18,6 +18,16 @@ const (
 	// frequent leader crashes and partitions, slow fsyncs, short downtimes
 	// and a read-heavy workload (reads right after elections).
 	ProfileBugHunt
+	// ProfileChurn always has membership churn (a pool of up to 7 node
+	// IDs, 3 to 5 initial voters), frequent snapshots and compaction, and
+	// crashes in the middle of persisting a Ready, on top of the default
+	// mix.
+	ProfileChurn
+	// ProfileChurnHunt is ProfileChurn tuned to expose the injected
+	// membership and snapshot bugs: frequent churn with double proposals,
+	// learners caught in partitions, aggressive compaction and duplicated
+	// messages.
+	ProfileChurnHunt
 )
 
 // Options configure one run. Everything else is drawn from the seed.
@@ -68,7 +78,9 @@ const (
 
 // params is everything a run draws from its seed.
 type params struct {
-	nodes       int
+	// nodes is the number of initial voters; pool >= nodes the number of
+	// node IDs (the others join through churn).
+	nodes, pool int
 	ticks       int64
 	lease       bool
 	forwardOff  bool
@@ -106,6 +118,19 @@ type params struct {
 	// (fig8.go) when the script is idle.
 	fig8             float64
 	partMin, partMax int
+
+	// churn enables membership faults (weight wChurn); churnDouble is the
+	// probability that a churn fault proposes a second change at once.
+	churn       bool
+	wChurn      int
+	churnDouble float64
+	// snapGap > 0 makes a node snapshot when it has applied snapGap
+	// entries past its last snapshot, and compact keeping at most
+	// snapTail entries.
+	snapGap, snapTail int
+	// tornPersist is the probability that a node crashes in the middle of
+	// persisting a Ready that needs an fsync.
+	tornPersist float64
 
 	clients  int
 	thinkMax int
@@ -174,6 +199,36 @@ func drawParams(r *rand.Rand, o Options) params {
 		p.clients = 5 + r.IntN(4)
 		p.thinkMax = 3
 		p.getRatio = 0.5
+	}
+	// Drawn last, so that the draws above stay those of older versions.
+	p.pool = p.nodes
+	if r.IntN(2) == 0 {
+		p.snapGap, p.snapTail = pick(r, 5, 20, 50), pick(r, 0, 2, 5)
+	}
+	if r.IntN(5) == 0 && o.Nodes == 0 && o.Profile == ProfileDefault {
+		p.churn = true
+	}
+	if o.Profile == ProfileChurn || o.Profile == ProfileChurnHunt {
+		p.churn = true
+		p.snapGap, p.snapTail = pick(r, 5, 10, 30), pick(r, 0, 1, 3)
+		p.tornPersist = pick(r, 0, 0.01, 0.03)
+	}
+	if p.churn {
+		if o.Nodes == 0 {
+			p.nodes = pick(r, 3, 3, 4, 5)
+		}
+		p.pool = min(7, p.nodes+2+r.IntN(2))
+		p.wChurn = pick(r, 1, 2, 4)
+	}
+	if o.Profile == ProfileChurnHunt {
+		p.wChurn = 6
+		p.churnDouble = 0.5
+		p.dupRate = pick(r, 0.02, 0.05)
+		p.maxDelay = pick(r, 2, 4, 8)
+		p.faultGapMin, p.faultGapMax = 10, 30
+		p.wPartition, p.wCrash, p.wLeaderCrash, p.wHeal = 3, 1, 1, 1
+		p.partMin, p.partMax = 20, 80
+		p.snapGap, p.snapTail = pick(r, 3, 5), pick(r, 0, 1)
 	}
 	if o.tune != nil {
 		o.tune(&p)

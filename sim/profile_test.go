@@ -34,3 +34,41 @@ func TestBugHuntProfileCorrectCore(t *testing.T) {
 		t.Errorf("Figure 8 script runs reaching steps 1..4: %v; want some at step 3 and none at step 4", total.Fig8Steps[1:])
 	}
 }
+
+// TestChurnProfile runs the churn profiles without injected bugs: churn,
+// snapshots and torn writes must not raise false alarms, and the runs
+// must really change membership and install snapshots.
+func TestChurnProfile(t *testing.T) {
+	for _, prof := range []struct {
+		name string
+		p    Profile
+	}{{"churn", ProfileChurn}, {"churnhunt", ProfileChurnHunt}} {
+		t.Run(prof.name, func(t *testing.T) {
+			n := seedCount() / 3
+			if prof.p == ProfileChurnHunt {
+				n = seedCount() / 6
+			}
+			var seeds []uint64
+			for i := 1; i <= n; i++ {
+				seeds = append(seeds, uint64(i))
+			}
+			start := time.Now()
+			results := runSeeds(seeds, func(seed uint64) Options {
+				return Options{Seed: seed, Ticks: 1500, Profile: prof.p}
+			})
+			var total Stats
+			for _, r := range results {
+				total.Add(r.Stats)
+				if r.Err != nil {
+					t.Errorf("%s", r.Report())
+				}
+			}
+			elapsed := time.Since(start)
+			t.Logf("sim: %s profile, no bugs: %d seeds in %v (%.1f seeds/s); %s; faults: %s",
+				prof.name, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), total.ChurnSummary(), total.FaultSummary())
+			if n >= 10 && (total.ConfChanges == 0 || total.SnapInstalls == 0) {
+				t.Errorf("churn profile made %d configuration changes and installed %d snapshots; want some of each", total.ConfChanges, total.SnapInstalls)
+			}
+		})
+	}
+}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ironraft/ironraft/internal/check"
 	"github.com/ironraft/ironraft/raft"
+	"github.com/ironraft/ironraft/raftpb"
 )
 
 // Result is the outcome of one run.
@@ -78,6 +79,14 @@ type Sim struct {
 	appendOnly check.LeaderAppendOnly
 	ledger     check.Ledger
 
+	// cfg is the committed configuration, in effect from index cfgIndex
+	// (membership.go).
+	cfg      check.Config
+	cfgIndex uint64
+	// snapHash holds, per snapshot index, a hash of the first snapshot's
+	// data taken there.
+	snapHash map[uint64]snapSum
+
 	f8      fig8
 	partGen uint64
 	healed  bool // the fault phase is over
@@ -108,17 +117,26 @@ func Run(o Options) (res Result) {
 
 func newSim(o Options) *Sim {
 	rng := rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15))
-	s := &Sim{opts: o, rng: rng, puts: map[uint64]*op{}}
+	s := &Sim{opts: o, rng: rng, puts: map[uint64]*op{}, snapHash: map[uint64]snapSum{}}
 	s.p = drawParams(rng, o)
 	s.tr.keep = o.KeepTrace
 	s.stats.Nodes = s.p.nodes
 	s.stats.Lease = s.p.lease
-	for i := 1; i <= s.p.nodes; i++ {
+	var voters []uint64
+	for i := 1; i <= s.p.pool; i++ {
 		s.ids = append(s.ids, uint64(i))
+		if i <= s.p.nodes {
+			voters = append(voters, uint64(i))
+		}
 	}
-	s.net = newNetwork(s.p.nodes)
+	s.cfg = check.ConfigOf(&raftpb.ConfState{Voters: voters})
+	s.net = newNetwork(s.p.pool)
 	for _, id := range s.ids {
-		s.nodes = append(s.nodes, s.newNode(id))
+		if int(id) <= s.p.nodes {
+			s.nodes = append(s.nodes, s.newNode(id, voters))
+		} else {
+			s.nodes = append(s.nodes, s.newNode(id, nil))
+		}
 	}
 	for i := 0; i < s.p.clients; i++ {
 		s.clients = append(s.clients, &client{id: i + 1})
@@ -146,8 +164,8 @@ func (s *Sim) fail(err error) {
 }
 
 func (s *Sim) run() {
-	s.note("start: %d nodes, params %+v", s.p.nodes, s.p)
-	for _, n := range s.nodes {
+	s.note("start: %d nodes (pool %d), params %+v", s.p.nodes, s.p.pool, s.p)
+	for _, n := range s.nodes[:s.p.nodes] {
 		s.start(n)
 	}
 	s.schedule(event{at: 1, kind: evTick})
@@ -189,7 +207,7 @@ func (s *Sim) handle(e event) {
 		s.injectFault()
 	case evRestart:
 		n := s.node(e.node)
-		if !n.up && n.inc == e.inc {
+		if !n.up && n.inc == e.inc && !n.removed {
 			s.restart(n)
 		}
 	case evHeal:
@@ -214,6 +232,9 @@ func (s *Sim) tick() {
 			s.process(n)
 		}
 	}
+	if s.p.churn {
+		s.stopLateRemoved()
+	}
 	if s.now%200 == 0 {
 		s.periodicChecks()
 	}
@@ -234,11 +255,9 @@ func (s *Sim) periodicChecks() {
 	s.logCheck++
 	s.fail(check.CheckLogMatching(logs))
 	if s.err == nil {
-		s.fail(s.ledger.CheckDurable(logs, s.quorum()))
+		s.checkDurable()
 	}
 }
-
-func (s *Sim) quorum() int { return s.p.nodes/2 + 1 }
 
 func (s *Sim) durableLogs() []check.NodeLog {
 	logs := make([]check.NodeLog, len(s.nodes))
@@ -248,14 +267,24 @@ func (s *Sim) durableLogs() []check.NodeLog {
 	return logs
 }
 
+// members returns the nodes of the committed configuration.
+func (s *Sim) members() []*node {
+	var out []*node
+	for _, id := range s.cfg.Members() {
+		out = append(out, s.node(id))
+	}
+	return out
+}
+
 // checkLeader is the first liveness check: some time after the faults
-// stop, a live node leads in the highest term of the cluster.
+// stop, a live node leads in the highest term of the committed
+// configuration's members.
 func (s *Sim) checkLeader() {
 	var maxTerm uint64
-	for _, n := range s.nodes {
+	for _, n := range s.members() {
 		maxTerm = max(maxTerm, n.term)
 	}
-	for _, n := range s.nodes {
+	for _, n := range s.members() {
 		if n.up && n.role == raft.StateLeader && n.term == maxTerm {
 			return
 		}
@@ -268,6 +297,14 @@ func (s *Sim) roles() string {
 	var parts []string
 	for _, n := range s.nodes {
 		st := "down"
+		switch {
+		case !n.started:
+			continue
+		case n.removed:
+			st = "removed"
+		case !s.cfg.IsMember(n.id):
+			st = "not a member, "
+		}
 		if n.up {
 			st = fmt.Sprintf("%s term=%d applied=%d", n.role, n.term, n.applied)
 			if n.role == raft.StateLeader {
@@ -294,7 +331,7 @@ func (s *Sim) finalChecks() {
 	if s.p.liveness {
 		s.checkLeader()
 		var applied []uint64
-		for _, n := range s.nodes {
+		for _, n := range s.members() {
 			if !n.up {
 				s.fail(check.Failf(check.LivenessName, "node %d is down at the end", n.id))
 				return
@@ -303,8 +340,8 @@ func (s *Sim) finalChecks() {
 		}
 		for _, a := range applied {
 			if a != applied[0] || a < s.ledger.Len() {
-				s.fail(check.Failf(check.LivenessName, "nodes did not converge by the end: applied indexes %v, highest committed %d; %s",
-					applied, s.ledger.Len(), s.roles()))
+				s.fail(check.Failf(check.LivenessName, "members %v did not converge by the end: applied indexes %v, highest committed %d; %s",
+					s.cfg.Members(), applied, s.ledger.Len(), s.roles()))
 				return
 			}
 		}

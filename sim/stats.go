@@ -22,11 +22,13 @@ const (
 	fCommitCrash
 	fOldCommitCrash
 	fHoldNewTerm
+	fTornPersist
+	fRemoved
 	numFaultKinds
 )
 
 var faultNames = [numFaultKinds]string{"isolate", "split", "one-way", "bridge", "heal", "crash", "leader-crash", "new-leader-crash", "tail-crash",
-	"commit-crash", "old-term-commit-crash", "hold-new-term"}
+	"commit-crash", "old-term-commit-crash", "hold-new-term", "torn-persist", "removed-stop"}
 
 // Stats count what happened in a run.
 type Stats struct {
@@ -56,8 +58,16 @@ type Stats struct {
 	// Fig8Steps[k] counts the runs of the Figure 8 script that reached
 	// step k (1..4).
 	Fig8Steps [5]int
-	Checks    int
-	Wall      time.Duration
+	// Churn counts membership faults by kind; ConfProposed the changes
+	// proposed and ConfRefused those the leader refused; ConfChanges the
+	// changes of the committed configuration.
+	Churn                                  [numChurnKinds]int
+	ConfProposed, ConfRefused, ConfChanges int
+	// SnapCreates counts snapshots taken, SnapInstalls those installed
+	// from a leader.
+	SnapCreates, SnapInstalls int
+	Checks                    int
+	Wall                      time.Duration
 }
 
 // FaultSummary renders the injected faults by kind, "isolate=2 crash=1".
@@ -107,6 +117,14 @@ func (st *Stats) Add(o Stats) {
 	st.GetsUnknown += o.GetsUnknown
 	st.ContractChecks += o.ContractChecks
 	st.OldTermCommits += o.OldTermCommits
+	for k := range st.Churn {
+		st.Churn[k] += o.Churn[k]
+	}
+	st.ConfProposed += o.ConfProposed
+	st.ConfRefused += o.ConfRefused
+	st.ConfChanges += o.ConfChanges
+	st.SnapCreates += o.SnapCreates
+	st.SnapInstalls += o.SnapInstalls
 	for k := range st.Fig8Steps {
 		st.Fig8Steps[k] += o.Fig8Steps[k]
 	}
@@ -119,4 +137,17 @@ func (st Stats) OpsSummary() string {
 	return fmt.Sprintf("ok=%d failed=%d unknown=%d (puts %d/%d/%d, %d unknown puts seen applied later; gets %d/%d/%d)",
 		st.PutsOK+st.GetsOK, st.PutsFailed+st.GetsFailed, st.PutsUnknown+st.GetsUnknown,
 		st.PutsOK, st.PutsFailed, st.PutsUnknown, st.PutsLate, st.GetsOK, st.GetsFailed, st.GetsUnknown)
+}
+
+// ChurnSummary renders membership faults and snapshots, "conf 3/5
+// (refused 2) [add-learner=2 transfer=1] snaps taken=4 installed=1".
+func (st Stats) ChurnSummary() string {
+	var parts []string
+	for k, n := range st.Churn {
+		if n > 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", churnNames[k], n))
+		}
+	}
+	return fmt.Sprintf("conf changes=%d (proposed %d, refused %d) [%s] snapshots taken=%d installed=%d",
+		st.ConfChanges, st.ConfProposed, st.ConfRefused, strings.Join(parts, " "), st.SnapCreates, st.SnapInstalls)
 }

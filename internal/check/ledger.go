@@ -1,6 +1,7 @@
 package check
 
 import (
+	"fmt"
 	"math"
 	"sort"
 
@@ -199,26 +200,53 @@ func (l *Ledger) LeaderElected(id, term uint64, log Log) error {
 // at least quorum of the given durable logs. A log whose snapshot covers the
 // entry's index holds it.
 func (l *Ledger) CheckDurable(logs []NodeLog, quorum int) error {
+	return l.checkDurable(logs, func(holders map[uint64]bool) bool { return len(holders) >= quorum },
+		fmt.Sprintf("need %d", quorum))
+}
+
+// CheckDurableConfig checks that every committed entry is held (as
+// CheckDurable says) by enough voters of cfg that every quorum of cfg
+// contains a holder: a leader elected in cfg then holds it. In a joint
+// configuration it suffices that this holds for one half, since a joint
+// quorum is a majority of both. Voters missing from logs hold nothing.
+//
+// This, not "a majority of cfg holds it", is the invariant across
+// membership changes: an entry committed by a majority of {1,2,3} is on
+// only half of {1,2,3,4} once node 4 is added.
+func (l *Ledger) CheckDurableConfig(logs []NodeLog, cfg Config) error {
+	enough := func(voters map[uint64]bool, holders map[uint64]bool) bool {
+		if len(voters) == 0 {
+			return false
+		}
+		n := 0
+		for id := range voters {
+			if holders[id] {
+				n++
+			}
+		}
+		return n >= len(voters)-len(voters)/2 // len - majority + 1
+	}
+	return l.checkDurable(logs, func(holders map[uint64]bool) bool {
+		return enough(cfg.Voters, holders) || (cfg.Joint() && enough(cfg.Outgoing, holders))
+	}, fmt.Sprintf("need a holder in every quorum of %v", cfg))
+}
+
+func (l *Ledger) checkDurable(logs []NodeLog, ok func(holders map[uint64]bool) bool, need string) error {
+	holders := map[uint64]bool{}
 	for j, e := range l.ents {
 		if e == nil {
 			continue
 		}
-		n := 0
+		clear(holders)
 		for _, nl := range logs {
 			l.Checks++
 			if covers(nl.Log, e) {
-				n++
+				holders[nl.ID] = true
 			}
 		}
-		if n < quorum {
-			var holders []uint64
-			for _, nl := range logs {
-				if covers(nl.Log, e) {
-					holders = append(holders, nl.ID)
-				}
-			}
-			return Failf(DurabilityName, "committed entry %d (term %d, %s, committed by term %d) is durable on %d nodes %v, need %d",
-				e.GetIndex(), e.GetTerm(), DescribeData(e.GetData()), l.commitTerm[j], n, holders, quorum)
+		if !ok(holders) {
+			return Failf(DurabilityName, "committed entry %d (term %d, %s, committed by term %d) is durable on %d nodes %v, %s",
+				e.GetIndex(), e.GetTerm(), DescribeData(e.GetData()), l.commitTerm[j], len(holders), sortedSet(holders), need)
 		}
 	}
 	return nil

@@ -11,6 +11,11 @@ var bugNames = []struct {
 	{"VoteWithoutLogCheck", func(b *raft.InjectedBugs) { b.VoteWithoutLogCheck = true }},
 	{"AckAppendBeforePersist", func(b *raft.InjectedBugs) { b.AckAppendBeforePersist = true }},
 	{"ReadBeforeTermCommit", func(b *raft.InjectedBugs) { b.ReadBeforeTermCommit = true }},
+	{"ApplyConfChangeOnPropose", func(b *raft.InjectedBugs) { b.ApplyConfChangeOnPropose = true }},
+	{"AllowTwoPendingConfChanges", func(b *raft.InjectedBugs) { b.AllowTwoPendingConfChanges = true }},
+	{"CountLearnerVotes", func(b *raft.InjectedBugs) { b.CountLearnerVotes = true }},
+	{"RemovedLeaderStaysLeader", func(b *raft.InjectedBugs) { b.RemovedLeaderStaysLeader = true }},
+	{"InstallStaleSnapshot", func(b *raft.InjectedBugs) { b.InstallStaleSnapshot = true }},
 }
 
 // BugNames returns the names of the injectable bugs.

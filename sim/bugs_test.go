@@ -22,6 +22,8 @@ var injectedBugs = []struct {
 	// informational: surviving the bound is logged, not a failure (the
 	// bug is caught by the subtest without skipContract).
 	informational bool
+	// profile hunts the bug (default: ProfileBugHunt).
+	profile Profile
 }{
 	{name: "CommitPreviousTermByCount", bugs: raft.InjectedBugs{CommitPreviousTermByCount: true}},
 	{name: "CommitPreviousTermByCount/end-to-end", bugs: raft.InjectedBugs{CommitPreviousTermByCount: true}, skipContract: true},
@@ -29,6 +31,11 @@ var injectedBugs = []struct {
 	{name: "AckAppendBeforePersist", bugs: raft.InjectedBugs{AckAppendBeforePersist: true}},
 	{name: "AckAppendBeforePersist/end-to-end", bugs: raft.InjectedBugs{AckAppendBeforePersist: true}, skipContract: true},
 	{name: "ReadBeforeTermCommit", bugs: raft.InjectedBugs{ReadBeforeTermCommit: true}},
+	{name: "ApplyConfChangeOnPropose", bugs: raft.InjectedBugs{ApplyConfChangeOnPropose: true}, profile: ProfileChurnHunt},
+	{name: "AllowTwoPendingConfChanges", bugs: raft.InjectedBugs{AllowTwoPendingConfChanges: true}, profile: ProfileChurnHunt},
+	{name: "CountLearnerVotes", bugs: raft.InjectedBugs{CountLearnerVotes: true}, profile: ProfileChurnHunt},
+	{name: "RemovedLeaderStaysLeader", bugs: raft.InjectedBugs{RemovedLeaderStaysLeader: true}, profile: ProfileChurnHunt},
+	{name: "InstallStaleSnapshot", bugs: raft.InjectedBugs{InstallStaleSnapshot: true}, profile: ProfileChurnHunt},
 }
 
 // TestInjectedBugsCaught proves the checkers can fail: for each injected
@@ -48,7 +55,11 @@ func TestInjectedBugsCaught(t *testing.T) {
 					seeds = append(seeds, uint64(s))
 				}
 				results := runSeeds(seeds, func(seed uint64) Options {
-					return Options{Seed: seed, Ticks: 1500, Bugs: b.bugs, Profile: ProfileBugHunt,
+					prof := ProfileBugHunt
+					if b.profile != 0 {
+						prof = b.profile
+					}
+					return Options{Seed: seed, Ticks: 1500, Bugs: b.bugs, Profile: prof,
 						SkipReadyContract: b.skipContract, SkipCommitRule: b.skipContract}
 				})
 				for i, r := range results {

@@ -1,0 +1,118 @@
+package wal
+
+import (
+	"fmt"
+
+	"github.com/ironraft/ironraft/raftpb"
+)
+
+// entryPos locates one entry on disk: the entry batch record holding it.
+type entryPos struct {
+	term uint64
+	seq  uint64 // segment sequence number
+	off  int64  // offset of the entry batch record in the segment
+}
+
+// hardState is raftpb.HardState as a comparable value.
+type hardState struct{ term, vote, commit uint64 }
+
+func (h hardState) proto() *raftpb.HardState {
+	return &raftpb.HardState{Term: h.term, Vote: h.vote, Commit: h.commit}
+}
+
+// logState is the log the records describe: the same rules apply when Save
+// writes records and when recovery replays them, so that the WAL's view at
+// run time is exactly what recovery will rebuild.
+//
+// Invariants: next() > marker.Index; pos (and ents when kept) hold the live
+// entries first..next()-1, consecutive.
+type logState struct {
+	first  uint64
+	pos    []entryPos
+	ents   []*raftpb.Entry // only during recovery; parallel to pos
+	keep   bool            // keep ents
+	marker SnapshotMarker
+	hs     hardState
+}
+
+func (s *logState) next() uint64 { return s.first + uint64(len(s.pos)) }
+
+// term returns the term of the live entry at index, if it is known.
+func (s *logState) term(index uint64) (uint64, bool) {
+	if index < s.first || index >= s.next() {
+		return 0, false
+	}
+	return s.pos[index-s.first].term, true
+}
+
+// checkTruncate reports whether a truncation at index is allowed.
+func (s *logState) checkTruncate(index uint64) error {
+	if index <= s.marker.Index {
+		return fmt.Errorf("truncation at index %d is at or below the snapshot at index %d", index, s.marker.Index)
+	}
+	if index >= s.next() {
+		return fmt.Errorf("truncation at index %d is beyond the last index %d", index, s.next()-1)
+	}
+	return nil
+}
+
+// truncate discards the entries at index and above.
+func (s *logState) truncate(index uint64) {
+	if index <= s.first {
+		s.first, s.pos, s.ents = index, s.pos[:0], s.ents[:0]
+		return
+	}
+	s.pos = s.pos[:index-s.first]
+	if s.keep {
+		s.ents = s.ents[:index-s.first]
+	}
+}
+
+// checkAppend reports whether entries may be appended starting at index.
+func (s *logState) checkAppend(index uint64) error {
+	if index != s.next() {
+		return fmt.Errorf("entries start at index %d, want %d (the last index is %d)", index, s.next(), s.next()-1)
+	}
+	return nil
+}
+
+func (s *logState) append(p entryPos, e *raftpb.Entry) {
+	s.pos = append(s.pos, p)
+	if s.keep {
+		s.ents = append(s.ents, e)
+	}
+}
+
+// checkMarker reports whether m may follow the current snapshot marker.
+func (s *logState) checkMarker(m SnapshotMarker) error {
+	if m.Index < s.marker.Index || (m.Index == s.marker.Index && m.Term != s.marker.Term) {
+		return fmt.Errorf("snapshot marker (index %d, term %d) does not follow (index %d, term %d)",
+			m.Index, m.Term, s.marker.Index, s.marker.Term)
+	}
+	if m.Index > 0 && m.Term == 0 {
+		return fmt.Errorf("snapshot marker at index %d has term 0", m.Index)
+	}
+	return nil
+}
+
+// applyMarker applies Raft's rule for installing a snapshot (§7): if the log
+// holds the snapshot's last entry with the snapshot's term, the entries after
+// it are kept; otherwise the whole log is discarded and the next entry is the
+// one after the snapshot. Entries at or below the marker stay in pos until
+// compaction removes their segments, but are never truncated or returned.
+func (s *logState) applyMarker(m SnapshotMarker) {
+	if m == s.marker {
+		return
+	}
+	s.marker = m
+	if t, ok := s.term(m.Index); ok && t == m.Term {
+		return
+	}
+	if m.Index < s.first {
+		// Only at the start of recovery: the first segment's carried marker
+		// is older than its first index (next > marker.Index held when it was
+		// cut), and the entries before it are in compacted segments.
+		return
+	}
+	s.first, s.pos, s.ents = m.Index+1, s.pos[:0], s.ents[:0]
+}

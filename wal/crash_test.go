@@ -24,7 +24,7 @@ func opSave(h *raftpb.HardState, es []*raftpb.Entry, sync bool) walOp {
 	return walOp{kind: "save", hs: h, ents: es, sync: sync}
 }
 func opMarker(index, term uint64) walOp { return walOp{kind: "marker", index: index, term: term} }
-func opCompact(index uint64) walOp     { return walOp{kind: "compact", compact: index} }
+func opCompact(index uint64) walOp      { return walOp{kind: "compact", compact: index} }
 
 // crashWorkload appends, truncates (twice), updates the hard state, saves
 // snapshot markers (one that discards the log), compacts, and cuts several

@@ -96,7 +96,7 @@ type WAL struct {
 	// prefixEnd is where f's header and carried records end: a segment
 	// holding nothing more is not cut, however large the write.
 	prefixEnd int64
-	st   logState
+	st        logState
 
 	// Invariant: syncedGen <= writtenGen. A write increments writtenGen; an
 	// fsync that started when writtenGen was g sets syncedGen to g.

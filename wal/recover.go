@@ -3,7 +3,7 @@ package wal
 import (
 	"errors"
 	"fmt"
-	"io/fs"
+	iofs "io/fs"
 
 	"github.com/ironraft/ironraft/raftpb"
 	"github.com/ironraft/ironraft/vfs"
@@ -46,7 +46,7 @@ func Open(fs vfs.FS, dir string, meta Meta, opts Options) (*WAL, *Recovered, err
 	}
 	opts = opts.withDefaults()
 	names, err := fs.List(dir)
-	if errors.Is(err, errNotExist) {
+	if errors.Is(err, iofs.ErrNotExist) {
 		return nil, nil, fmt.Errorf("wal: open %s: %w", dir, ErrNotFound)
 	}
 	if err != nil {
@@ -78,8 +78,6 @@ func Open(fs vfs.FS, dir string, meta Meta, opts Options) (*WAL, *Recovered, err
 	w.st.keep, w.st.ents = false, nil
 	return w, rec, nil
 }
-
-var errNotExist = fs.ErrNotExist
 
 // listSegments parses the segment names (sorted by sequence, as List sorts
 // names) and checks that they form one sequence.
@@ -216,6 +214,9 @@ func (w *WAL) openLast(sc scanResult) error {
 			return fmt.Errorf("wal: fsync %s after zeroing its torn tail: %w", name, err)
 		}
 	}
-	w.f, w.off, w.prefixEnd = f, sc.end, sc.end
+	// The records carried into the segment end somewhere at or after its
+	// header; treating the header's end as the prefix's only lets a segment
+	// that holds nothing but carried records be cut once more.
+	w.f, w.off, w.prefixEnd = f, sc.end, segmentHeaderBytes
 	return nil
 }

@@ -277,7 +277,11 @@ func (r *raft) handlePropose(m *raftpb.Message) error {
 
 func (r *raft) handleAppendReject(m *raftpb.Message, pr *tracker.Progress) {
 	if m.NeedsSnapshot {
-		if pr.State != tracker.StateSnapshot {
+		// Only a follower with no configuration asks for a snapshot, and
+		// it has acknowledged nothing: with Match > 0 the rejection is a
+		// delayed or duplicated one from before it installed a snapshot,
+		// and the leader's snapshot may now be below Match.
+		if pr.State != tracker.StateSnapshot && pr.Match == 0 {
 			r.maybeSendSnapshot(m.From, pr)
 		}
 		return

@@ -132,3 +132,16 @@ func (w *WAL) Segments() []string {
 	}
 	return names
 }
+
+// Sync returns once everything saved so far is durable. Concurrent calls
+// (and concurrent Saves with sync) share fsyncs: appenders that must assign
+// indexes in order can Save without sync under their own lock, then Sync
+// outside it and still be group-committed.
+func (w *WAL) Sync() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if err := w.usable(); err != nil {
+		return err
+	}
+	return w.waitSynced(w.writtenGen)
+}

@@ -101,8 +101,9 @@ type WAL struct {
 	// Invariant: syncedGen <= writtenGen. A write increments writtenGen; an
 	// fsync that started when writtenGen was g sets syncedGen to g.
 	writtenGen, syncedGen uint64
-	syncing               bool  // an fsync runs outside mu
-	failed                error // set once, by fail; wraps ErrFailed
+	syncing               bool   // an fsync runs outside mu
+	fsyncs                uint64 // fsyncs of segments run, for benchmarks
+	failed                error  // set once, by fail; wraps ErrFailed
 	closed                bool
 	buf                   []byte
 	// retired are full segments still open because an fsync on one of them
@@ -326,6 +327,7 @@ func (w *WAL) newSegmentPrefix(s segment, b []byte) []byte {
 // flight, by the goroutine running that fsync when it returns.
 func (w *WAL) cut(s segment) error {
 	if w.f != nil {
+		w.fsyncs++
 		if err := w.f.Sync(); err != nil {
 			return w.fail("fsync", w.f.Name(), err)
 		}
@@ -384,6 +386,7 @@ func (w *WAL) waitSynced(gen uint64) error {
 			continue
 		}
 		w.syncing = true
+		w.fsyncs++
 		target, f := w.writtenGen, w.f
 		w.mu.Unlock()
 		err := f.Sync()
@@ -408,4 +411,11 @@ func (w *WAL) closeRetired() {
 		}
 	}
 	w.retired = w.retired[:0]
+}
+
+// syncCount returns how many segment fsyncs the WAL has run.
+func (w *WAL) syncCount() uint64 {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.fsyncs
 }

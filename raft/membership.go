@@ -137,6 +137,8 @@ func (r *raft) applyConfChange(e *raftpb.Entry) {
 		panic(fmt.Sprintf("raft: committed conf change at %d: %v", e.GetIndex(), err))
 	}
 	r.trk.Config, r.trk.Progress = cfg, prs
+	r.confIndex = e.GetIndex()
+	r.pruneReadAcks()
 	r.logger.Info("raft: applied configuration change", "term", r.term, "index", e.GetIndex(),
 		"config", r.trk.Config.String())
 	r.afterConfChange()
@@ -170,7 +172,6 @@ func (r *raft) afterConfChange() {
 			}
 		})
 	}
-	r.maybeAutoLeave()
 }
 
 // maybeAutoLeave appends the empty change that leaves a joint configuration
@@ -220,7 +221,7 @@ func (r *raft) handleTransferLeader(m *raftpb.Message) error {
 		"last_index", r.raftLog.lastIndex())
 	r.leadTransferee = target
 	// The transfer must finish within an election timeout (tickHeartbeat).
-	r.electionElapsed = 0
+	r.transferElapsed = 0
 	if pr.Match == r.raftLog.lastIndex() {
 		r.sendTimeoutNow(target)
 	} else {
@@ -248,6 +249,53 @@ func (r *raft) handleTimeoutNow(m *raftpb.Message) {
 		r.logger.Info("raft: ignored MsgTimeoutNow: not promotable", "term", r.term, "from", m.From)
 		return
 	}
+	if r.hasUnappliedConfChanges() {
+		// Campaigning under a configuration we have not caught up with
+		// could let a stale majority elect us; the transfer times out.
+		r.logger.Info("raft: ignored MsgTimeoutNow: unapplied configuration changes", "term", r.term, "from", m.From)
+		return
+	}
 	r.logger.Info("raft: campaigning for leadership transfer", "term", r.term, "from", m.From)
 	r.campaign(campaignTransfer)
+}
+
+// pruneReadAcks forgets heartbeat acknowledgements of nodes that no longer
+// vote, so membership churn cannot grow them.
+func (r *raft) pruneReadAcks() {
+	for id := range r.reads.acks {
+		if !r.isVoter(id) {
+			delete(r.reads.acks, id)
+		}
+	}
+}
+
+// replayConfChanges applies the configuration changes in (confIndex,
+// applied]: at startup the storage's configuration is the snapshot's, and
+// changes the application already applied after it are not handed out
+// again.
+func (r *raft) replayConfChanges(applied uint64) error {
+	l := r.raftLog
+	for lo := r.confIndex + 1; lo <= applied; {
+		ents, err := l.slice(lo, applied+1, l.maxApplyingBytes)
+		if err != nil {
+			return fmt.Errorf("raft: reading applied entries [%d, %d]: %w", lo, applied, err)
+		}
+		for _, e := range ents {
+			if e.GetType() != raftpb.EntryConfChange {
+				continue
+			}
+			cc, err := decodeConfChange(e.GetData())
+			if err != nil {
+				return fmt.Errorf("raft: applied entry %d: %w", e.GetIndex(), err)
+			}
+			cfg, prs, err := r.computeConfChange(cc)
+			if err != nil {
+				return fmt.Errorf("raft: replaying applied configuration change %d: %w", e.GetIndex(), err)
+			}
+			r.trk.Config, r.trk.Progress = cfg, prs
+			r.confIndex = e.GetIndex()
+		}
+		lo += uint64(len(ents))
+	}
+	return nil
 }

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/ironraft/ironraft/raftpb"
 )
 
@@ -188,5 +190,101 @@ func TestSnapshotCatchesUpLaggingFollower(t *testing.T) {
 	}
 	if n := len(tn.sentOfType(raftpb.MsgSnap)); n != 1 {
 		t.Errorf("%d snapshots sent, want 1", n)
+	}
+}
+
+func proposeAddLearner(t *testing.T, tn *testNet, on, id uint64) {
+	t.Helper()
+	if err := tn.nodes[on].ProposeConfChange(&raftpb.ConfChange{Changes: []*raftpb.ConfChangeSingle{
+		single(raftpb.ConfChangeAddLearnerNode, id)}}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A transfer target that has not applied a committed configuration change
+// must not campaign: it would count votes under a stale configuration.
+func TestTimeoutNowIgnoredWithUnappliedConfChange(t *testing.T) {
+	tn := newTestNet(t, 3, nil)
+	electLeader(t, tn, 1)
+	tn.hold = map[uint64]bool{2: true} // node 2 receives but does not apply
+	proposeAddLearner(t, tn, 1, 4)
+	tn.stabilize()
+	tn.tick(1, 1) // a heartbeat carries the commit index to node 2
+	r := tn.raft(2)
+	if !r.hasUnappliedConfChanges() {
+		t.Fatalf("setup: node 2 applied %d committed %d, want an unapplied change", r.raftLog.applied, r.raftLog.committed)
+	}
+	if err := tn.nodes[2].Step(&raftpb.Message{Type: raftpb.MsgTimeoutNow, From: 1, To: 2, Term: r.term}); err != nil {
+		t.Fatal(err)
+	}
+	if r.state != StateFollower {
+		t.Fatalf("node 2 state %v: campaigned with an unapplied configuration change", r.state)
+	}
+}
+
+// A snapshot stepped in between Ready and Advance already reflects the
+// configuration changes up to its index: Advance must not apply an older
+// change from the held Ready on top of it.
+func TestSnapshotBetweenReadyAndAdvanceWinsOverOlderConfChange(t *testing.T) {
+	tn := newTestNet(t, 3, nil)
+	electLeader(t, tn, 1)
+	tn.hold = map[uint64]bool{3: true}
+	proposeAddLearner(t, tn, 1, 4)
+	tn.stabilize()
+	tn.tick(1, 1)
+	rn, ms := tn.nodes[3], tn.storage[3]
+	rd := rn.Ready() // persists the entries; nothing applied yet
+	if err := ms.Append(rd.Entries); err != nil {
+		t.Fatal(err)
+	}
+	if rd.HardState != nil {
+		ms.SetHardState(rd.HardState)
+	}
+	rn.Advance()
+	rd = rn.Ready() // hands out the committed change; held
+	var cc *raftpb.Entry
+	for _, e := range rd.CommittedEntries {
+		if e.Type == raftpb.EntryConfChange {
+			cc = e
+		}
+	}
+	if cc == nil {
+		t.Fatalf("setup: no configuration change in %v", rd.CommittedEntries)
+	}
+	r := tn.raft(3)
+	snap := &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
+		Index: cc.Index + 5, Term: r.term, ConfState: &raftpb.ConfState{Voters: []uint64{1, 2, 3}}}}
+	if err := rn.Step(&raftpb.Message{Type: raftpb.MsgSnap, From: 1, To: 3, Term: r.term, Snapshot: snap}); err != nil {
+		t.Fatal(err)
+	}
+	rn.Advance()
+	if cs := rn.ConfState(); len(cs.Learners) != 0 {
+		t.Fatalf("config after snapshot then Advance = %v, want the snapshot's (no learners)", cs)
+	}
+}
+
+// Config.Applied beyond the snapshot: the configuration changes the
+// application already applied are replayed at startup.
+func TestRestartReplaysAppliedConfChanges(t *testing.T) {
+	ms := NewMemoryStorage()
+	ms.SetConfState(&raftpb.ConfState{Voters: []uint64{1, 2, 3}})
+	cc, err := proto.Marshal(&raftpb.ConfChange{Changes: []*raftpb.ConfChangeSingle{single(raftpb.ConfChangeAddLearnerNode, 4)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ms.Append([]*raftpb.Entry{{Index: 1, Term: 1}, {Index: 2, Term: 1, Type: raftpb.EntryConfChange, Data: cc},
+		{Index: 3, Term: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	ms.SetHardState(&raftpb.HardState{Term: 1, Commit: 3})
+	rn, err := NewRawNode(&Config{ID: 1, Storage: ms, Applied: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs := rn.ConfState(); !slices.Equal(cs.Learners, []uint64{4}) {
+		t.Fatalf("config after restart with Applied=3 = %v, want learner 4", cs)
+	}
+	if rn.HasReady() && len(rn.Ready().CommittedEntries) > 0 {
+		t.Fatal("applied entries handed out again")
 	}
 }

@@ -77,6 +77,12 @@ type raft struct {
 	bugAppliedConfIndex uint64
 	// leadTransferee is the node leadership is being transferred to.
 	leadTransferee uint64
+	// transferElapsed counts ticks since the transfer to leadTransferee
+	// started; it is abandoned after an election timeout.
+	transferElapsed int
+	// confIndex is the index of the configuration in effect: of the last
+	// applied configuration change, or of the snapshot it came from.
+	confIndex uint64
 	// timeoutNowSent says this leader told a node to campaign in this term.
 	// That node's vote requests bypass the followers' leader stickiness, so
 	// the lease no longer holds: lease reads fall back to heartbeat rounds.
@@ -146,6 +152,7 @@ func newRaft(c *Config) (*raft, error) {
 	if err := r.restoreConfState(cs); err != nil {
 		return nil, fmt.Errorf("raft: storage: initial configuration %v: %w", cs, err)
 	}
+	r.confIndex = r.raftLog.firstIndex() - 1
 	if hs != nil && (hs.GetTerm() != 0 || hs.GetVote() != 0 || hs.GetCommit() != 0) {
 		if hs.GetCommit() > r.raftLog.lastIndex() {
 			return nil, fmt.Errorf("raft: storage: hard state commit %d beyond last index %d",
@@ -167,6 +174,9 @@ func newRaft(c *Config) (*raft, error) {
 		r.raftLog.committed = max(r.raftLog.committed, cfg.Applied)
 		if cfg.Applied > r.raftLog.applied {
 			r.raftLog.appliedTo(cfg.Applied)
+		}
+		if err := r.replayConfChanges(cfg.Applied); err != nil {
+			return nil, err
 		}
 	}
 	r.becomeFollower(r.term, None)
@@ -322,9 +332,12 @@ func (r *raft) tickHeartbeat() {
 		if r.checkQuorum {
 			r.stepLocal(&raftpb.Message{Type: raftpb.MsgCheckQuorum})
 		}
+	}
+	if r.state == StateLeader && r.leadTransferee != None {
 		// A transfer that did not finish within an election timeout is
 		// abandoned, and proposals are accepted again.
-		if r.state == StateLeader && r.leadTransferee != None {
+		r.transferElapsed++
+		if r.transferElapsed >= r.electionTimeout {
 			r.abortLeaderTransfer()
 		}
 	}
@@ -351,9 +364,10 @@ func (r *raft) Step(m *raftpb.Message) error {
 	case m.Term == 0:
 		// Local message or a forwarded request.
 	case m.Term > r.term:
-		if (m.Type == raftpb.MsgVote || m.Type == raftpb.MsgPreVote) && r.trk.Progress[m.From] == nil && len(r.trk.Progress) > 0 {
-			// A node outside our configuration (removed, or not yet added
-			// as far as we know) can neither win nor disrupt an election.
+		if (m.Type == raftpb.MsgVote || m.Type == raftpb.MsgPreVote) && !r.isVoter(m.From) && len(r.trk.Progress) > 0 {
+			// A node that is not a voter in our configuration (a learner,
+			// removed, or not yet added as far as we know) can neither win
+			// nor disrupt an election.
 			r.logger.Debug("raft: ignored vote request from a non-member", "term", r.term,
 				"from", m.From, "msg_term", m.Term)
 			return nil
@@ -495,4 +509,11 @@ func stepCandidate(r *raft, m *raftpb.Message) error {
 func (r *raft) ignored(m *raftpb.Message) {
 	r.logger.Debug("raft: ignored message", "term", r.term, "state", r.state.String(),
 		"type", m.Type.String(), "from", m.From, "msg_term", m.Term)
+}
+
+// isVoter reports whether id votes in either half of the configuration.
+func (r *raft) isVoter(id uint64) bool {
+	_, in := r.trk.Voters[0][id]
+	_, out := r.trk.Voters[1][id]
+	return in || out
 }

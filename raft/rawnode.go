@@ -337,6 +337,11 @@ func (rn *RawNode) Advance() {
 		if e.GetIndex() <= r.bugAppliedConfIndex {
 			continue // applied early by the ApplyConfChangeOnPropose bug
 		}
+		if e.GetIndex() <= r.confIndex {
+			// A snapshot stepped in after this Ready already carries a
+			// configuration that includes this change.
+			continue
+		}
 		r.applyConfChange(e)
 	}
 	if marks.applying > 0 {

@@ -440,6 +440,7 @@ func (r *raft) restore(s *raftpb.Snapshot) bool {
 		return false
 	}
 	r.raftLog.restore(s)
+	r.confIndex = md.GetIndex()
 	r.resetProgressAfterRestore()
 	return true
 }

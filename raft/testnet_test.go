@@ -24,6 +24,8 @@ type testNet struct {
 	drop func(m *raftpb.Message) bool
 	// sent records every message delivered or dropped, in order.
 	sent []*raftpb.Message
+	// hold lists nodes whose Ready is not handled (a stalled process).
+	hold map[uint64]bool
 }
 
 // newTestNet bootstraps voters 1..n, each configured by cfg (which may be
@@ -76,6 +78,9 @@ func (tn *testNet) setLog(id uint64, term uint64, terms ...uint64) {
 func (tn *testNet) process() bool {
 	progress := false
 	for _, id := range tn.ids {
+		if tn.hold[id] {
+			continue
+		}
 		rn := tn.nodes[id]
 		for rn.HasReady() {
 			progress = true

@@ -1,6 +1,8 @@
 package confchange
 
 import (
+	"fmt"
+
 	"github.com/ironraft/ironraft/raft/tracker"
 	"github.com/ironraft/ironraft/raftpb"
 )
@@ -11,6 +13,9 @@ import (
 func Restore(c Changer, cs *raftpb.ConfState) (tracker.Config, tracker.ProgressMap, error) {
 	c.Config = tracker.Config{}
 	c.Progress = tracker.ProgressMap{}
+	if err := checkConfState(cs); err != nil {
+		return c.fail("%v", err)
+	}
 	single := func(t raftpb.ConfChangeType, id uint64) *raftpb.ConfChangeSingle {
 		return &raftpb.ConfChangeSingle{Type: t, NodeId: id}
 	}
@@ -60,4 +65,46 @@ func Restore(c Changer, cs *raftpb.ConfState) (tracker.Config, tracker.ProgressM
 		ccs = append(ccs, single(raftpb.ConfChangeAddLearnerNode, id))
 	}
 	return c.EnterJoint(cs.GetAutoLeave(), ccs...)
+}
+
+// checkConfState refuses a ConfState whose sets overlap where they must
+// not, or that repeats an ID, instead of quietly picking one role.
+func checkConfState(cs *raftpb.ConfState) error {
+	role := map[uint64]string{}
+	claim := func(ids []uint64, name string) error {
+		for _, id := range ids {
+			if prev, ok := role[id]; ok {
+				return fmt.Errorf("node %d is listed in both %s and %s", id, prev, name)
+			}
+			role[id] = name
+		}
+		return nil
+	}
+	if err := claim(cs.GetVoters(), "voters"); err != nil {
+		return err
+	}
+	if err := claim(cs.GetLearners(), "learners"); err != nil {
+		return err
+	}
+	// Outgoing voters may also be incoming voters or staged learners, but
+	// not plain learners, and may not repeat.
+	out := map[uint64]bool{}
+	for _, id := range cs.GetVotersOutgoing() {
+		if out[id] {
+			return fmt.Errorf("node %d is listed twice in voters_outgoing", id)
+		}
+		out[id] = true
+		if role[id] == "learners" {
+			return fmt.Errorf("node %d is both an outgoing voter and a learner", id)
+		}
+	}
+	for _, id := range cs.GetLearnersNext() {
+		if !out[id] {
+			return fmt.Errorf("node %d is in learners_next but not an outgoing voter", id)
+		}
+		if role[id] != "" {
+			return fmt.Errorf("node %d is in learners_next and in %s", id, role[id])
+		}
+	}
+	return nil
 }

@@ -378,8 +378,8 @@ func (w *WAL) initSegment(f vfs.File, prefix []byte) error {
 // (outside mu) for everything written so far, and the others wait for it.
 func (w *WAL) waitSynced(gen uint64) error {
 	for w.syncedGen < gen {
-		if w.failed != nil {
-			return w.failed
+		if err := w.usable(); err != nil {
+			return err
 		}
 		if w.syncing {
 			w.synced.Wait()
@@ -393,11 +393,11 @@ func (w *WAL) waitSynced(gen uint64) error {
 		w.mu.Lock()
 		w.syncing = false
 		w.closeRetired()
+		w.synced.Broadcast()
 		if err != nil {
 			return w.fail("fsync", f.Name(), err)
 		}
 		w.syncedGen = max(w.syncedGen, target)
-		w.synced.Broadcast()
 	}
 	return nil
 }

@@ -36,6 +36,14 @@ var injectedBugs = []struct {
 	{name: "CountLearnerVotes", bugs: raft.InjectedBugs{CountLearnerVotes: true}, profile: ProfileChurnHunt},
 	{name: "RemovedLeaderStaysLeader", bugs: raft.InjectedBugs{RemovedLeaderStaysLeader: true}, profile: ProfileChurnHunt},
 	{name: "InstallStaleSnapshot", bugs: raft.InjectedBugs{InstallStaleSnapshot: true}, profile: ProfileChurnHunt},
+	// The same with every direct rule check off: which end-to-end checker
+	// (safety properties, durability, linearizability, liveness) sees the
+	// damage, if any. Informational.
+	{name: "ApplyConfChangeOnPropose/end-to-end", bugs: raft.InjectedBugs{ApplyConfChangeOnPropose: true}, profile: ProfileChurnHunt, skipContract: true, informational: true},
+	{name: "AllowTwoPendingConfChanges/end-to-end", bugs: raft.InjectedBugs{AllowTwoPendingConfChanges: true}, profile: ProfileChurnHunt, skipContract: true, informational: true},
+	{name: "CountLearnerVotes/end-to-end", bugs: raft.InjectedBugs{CountLearnerVotes: true}, profile: ProfileChurnHunt, skipContract: true, informational: true},
+	{name: "RemovedLeaderStaysLeader/end-to-end", bugs: raft.InjectedBugs{RemovedLeaderStaysLeader: true}, profile: ProfileChurnHunt, skipContract: true, informational: true},
+	{name: "InstallStaleSnapshot/end-to-end", bugs: raft.InjectedBugs{InstallStaleSnapshot: true}, profile: ProfileChurnHunt, skipContract: true, informational: true},
 }
 
 // TestInjectedBugsCaught proves the checkers can fail: for each injected
@@ -60,7 +68,7 @@ func TestInjectedBugsCaught(t *testing.T) {
 						prof = b.profile
 					}
 					return Options{Seed: seed, Ticks: 1500, Bugs: b.bugs, Profile: prof,
-						SkipReadyContract: b.skipContract, SkipCommitRule: b.skipContract}
+						SkipReadyContract: b.skipContract, SkipCommitRule: b.skipContract, SkipMembershipRules: b.skipContract}
 				})
 				for i, r := range results {
 					if r.Err == nil {

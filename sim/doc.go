@@ -31,21 +31,56 @@
 //     and client requests still reach the RawNode, which allows steps
 //     between Ready and Advance). A Ready without MustSync completes at
 //     once.
-//  3. On completion the Snapshot, Entries (MemoryStorage.Append) and
-//     HardState are written to the durable storage, MessagesAfterPersist
-//     are sent, CommittedEntries are applied, ReadStates are served once
-//     their index is applied, and Advance is called; then the inbox is
-//     stepped.
+//  3. On completion the Snapshot (MemoryStorage.ApplySnapshot), Entries
+//     (MemoryStorage.Append) and HardState are written to the durable
+//     storage, MessagesAfterPersist are sent, the state machine is restored
+//     from the Snapshot's data, CommittedEntries are applied, ReadStates
+//     are served once their index is applied, and Advance is called; then
+//     the inbox is stepped.
 //
 // A crash loses everything but the durable storage: a Ready whose fsync
 // was in flight (and its after-persist messages), the inbox, the state
-// machine and pending reads. A restart builds a new RawNode on the same
-// storage with Applied 0 (the state machine is rebuilt by re-applying
-// committed entries) and a fresh Rand source drawn from the simulation's
-// generator: ReadIndex request IDs come from it, so a new incarnation must
-// not reuse the old sequence.
+// machine and pending reads. A torn-persist crash (by seed, 0..3% of the
+// Readys that need an fsync during the fault phase, in the churn profiles)
+// writes only the first steps of a Ready, in the documented order (the
+// snapshot but not the entries, the entries but not the HardState), then
+// crashes. A restart builds a new RawNode on the same storage with Applied
+// set to the durable snapshot's index (the state machine is rebuilt from
+// the snapshot's data, then by re-applying the committed entries after
+// it; the log may start below the snapshot, as compaction keeps a tail)
+// and a fresh Rand source drawn from the simulation's generator: ReadIndex
+// request IDs come from it, so a new incarnation must not reuse the old
+// sequence.
 //
-// Every node starts with SetConfState(Voters: all) on its durable storage.
+// # Snapshots and membership
+//
+// Half the seeds (all of the churn profiles) snapshot: a node whose
+// applied index is snapGap (5..50) past its snapshot calls CreateSnapshot
+// at its applied index with RawNode.ConfState and its serialized state
+// machine, then Compact keeping a random tail of 0..snapTail entries. A
+// follower whose entries the leader compacted gets a MsgSnap; the
+// simulator calls ReportSnapshot(to, true) on the sender when it delivers
+// one and ReportSnapshot(to, false) when the network loses it.
+//
+// A fifth of the default seeds (letting the seed pick the size), and every
+// seed of ProfileChurn and ProfileChurnHunt, have membership churn
+// (membership.go): 3 to 5 initial voters and a pool of up to 7 node IDs.
+// A churn fault proposes on the current leader one of: add a learner (a
+// new node starts with empty storage and joins through needs_snapshot and
+// the leader's snapshot), promote a learner, demote a voter through a
+// joint configuration, remove a member (a follower or the leader itself),
+// replace two voters in one joint change, or transfer leadership to a
+// random voter. Churn never leaves fewer than 3 voters. The committed
+// configuration is the replay of the configuration changes in log order,
+// advanced when the first node applies one. A removed node is stopped for
+// good once every voter of the committed configuration has durably
+// learned that its removal is committed (earlier, voters still in the old
+// or joint configuration may need its vote). Clients talk only to members
+// of the committed configuration, and the liveness checks judge its
+// members.
+//
+// Initial voters start with SetConfState(Voters: initial voters) on their
+// durable storage.
 // Config: ElectionTick 10, HeartbeatTick 1, and by seed small
 // MaxSizePerMsg / MaxInflightMsgs (to exercise probing and flow control),
 // proposal forwarding off (10% of seeds), and ReadOnlyLeaseBased (20% of
@@ -114,6 +149,15 @@
 // completeness catches CommitPreviousTermByCount in about nine seeds out
 // of ten of the profile; random faults alone managed one in 500.
 //
+// ProfileChurn is the default mix with churn always on, snapshots every
+// 5..30 applied entries and torn-persist crashes. ProfileChurnHunt, used
+// by TestInjectedBugsCaught for the membership and snapshot bugs, has
+// churn as the most frequent fault, half of the churn faults proposing a
+// second change at once (a correct leader refuses it), frequent
+// partitions (which strand learners with a minority of voters),
+// duplicated and delayed messages (stale MsgSnaps) and compaction every
+// 3..5 entries.
+//
 // # Client workload and history
 //
 // 3 to 8 clients each have at most one op outstanding, on a random live
@@ -152,16 +196,34 @@
 //     entry it applies agrees with a global ledger of committed entries
 //     (so a restarted node never applies something different either);
 //   - log matching: over all durable logs every 200 ticks and at the end;
-//   - committed entries durable: every committed entry is in a majority of
-//     durable logs, checked after every crash, every 200 ticks and at the
-//     end;
+//   - committed entries durable: every committed entry is in enough
+//     durable logs of the committed configuration's voters that every
+//     quorum holds it (in a joint configuration, of one half), checked
+//     after every crash, every 200 ticks and at the end; an index
+//     compacted into a node's snapshot counts as held;
+//   - snapshots: every snapshot taken at an index holds the same state
+//     machine, and a snapshot installed has the committed entry's term at
+//     its index; a snapshot installed never lies at or below the node's
+//     durable commit index (except the index-0 one a joining node gets);
+//   - configuration replay: after every Advance (and right after
+//     ProposeConfChange) RawNode.ConfState equals the configuration
+//     replayed, by an independent model (check.Config), from the snapshot
+//     the node started from or installed and the configuration changes it
+//     applied since: a configuration changes only then;
+//   - one pending change: a leader appends a configuration change only
+//     when every earlier change in its log is applied (check.
+//     CheckOnePendingChange documents why this is the rule and what it
+//     implies for committed logs);
+//   - removed leader steps down: a leader that applied a configuration
+//     without itself as a voter no longer leads after Advance;
 //   - linearizability: the client history against a KV model partitioned
 //     by key, with porcupine; a check that does not finish in time fails
 //     the run;
-//   - liveness: 30 election timeouts after the faults stop a live node
-//     leads in the highest term; every op issued 10 election timeouts
-//     after the faults stop completes; at the end every node is up and all
-//     have applied the same, highest committed index.
+//   - liveness: 30 election timeouts after the faults stop a live member
+//     leads in the highest term of the members; every op issued 10
+//     election timeouts after the faults stop completes; at the end every
+//     member of the committed configuration is up and all have applied the
+//     same, highest committed index.
 //
 // A panic in the core ends the run as a failure of checker "core panic".
 //

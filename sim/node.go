@@ -57,9 +57,13 @@ type node struct {
 	// node of the pool starts when it is added to the cluster).
 	started bool
 	// removed says the node left the configuration and was stopped for
-	// good; removedAt is when the simulator first saw it leave (0: never).
+	// good; removedAt is when the simulator first saw it leave the
+	// committed configuration (0: never).
 	removed   bool
 	removedAt int64
+	// removedIndex is the index of the configuration change that removed
+	// it.
+	removedIndex uint64
 	// cfg is the configuration replayed from the snapshot the node started
 	// from or installed and the configuration changes it applied since;
 	// RawNode.ConfState must equal it after every Advance.
@@ -246,7 +250,7 @@ func (s *Sim) beginReady(n *node, rd raft.Ready) {
 		s.newLeaderFaults(n)
 	}
 	s.fail(s.appendOnly.OnReady(n.id, n.term, n.role == raft.StateLeader, stableLast, rd.Entries))
-	if n.role == raft.StateLeader && len(rd.Entries) > 0 {
+	if n.role == raft.StateLeader && len(rd.Entries) > 0 && !s.opts.SkipMembershipRules {
 		s.fail(check.CheckOnePendingChange(n.id, n.term, n.coreApplied, rd.Entries, overlay{base: n.durable, ents: rd.Entries}))
 	}
 	if rd.Snapshot != nil {

@@ -52,6 +52,11 @@ type Options struct {
 	// §5.4.2), to see which end-to-end checker catches a bug that breaks
 	// it.
 	SkipCommitRule bool
+	// SkipMembershipRules turns off the direct membership and snapshot
+	// rule checks (configuration replay, one pending change, removed
+	// leader steps down, snapshot install above commit), to see which
+	// end-to-end checker catches a bug that breaks them.
+	SkipMembershipRules bool
 	// LinearizabilityTimeout bounds the porcupine check; 0 means 20s. A
 	// check that times out fails the run.
 	LinearizabilityTimeout time.Duration

@@ -233,7 +233,7 @@ func (s *Sim) tick() {
 		}
 	}
 	if s.p.churn {
-		s.stopLateRemoved()
+		s.stopRemovedNodes()
 	}
 	if s.now%200 == 0 {
 		s.periodicChecks()

@@ -79,9 +79,9 @@ func TestSim(t *testing.T) {
 // summaryLine is the one-line description of a run.
 func summaryLine(r Result) string {
 	st := r.Stats
-	return fmt.Sprintf("nodes=%d lease=%v terms=%d leaders=%d committed=%d faults=%d [%s] crashes=%d (in fsync %d) ops %s checks=%d hash=%016x",
+	return fmt.Sprintf("nodes=%d lease=%v terms=%d leaders=%d committed=%d faults=%d [%s] crashes=%d (in fsync %d) %s ops %s checks=%d hash=%016x",
 		st.Nodes, st.Lease, st.MaxTerm, st.Leaders, st.Committed, st.TotalFaults(), st.FaultSummary(),
-		st.Crashes, st.CrashesInFsync, st.OpsSummary(), st.Checks, r.TraceHash)
+		st.Crashes, st.CrashesInFsync, st.ChurnSummary(), st.OpsSummary(), st.Checks, r.TraceHash)
 }
 
 func logSummary(t *testing.T, seeds, failed int, elapsed time.Duration, total Stats) {
@@ -92,6 +92,7 @@ func logSummary(t *testing.T, seeds, failed int, elapsed time.Duration, total St
 	t.Logf("sim: faults: %s; crashes=%d (during fsync %d) restarts=%d", total.FaultSummary(), total.Crashes,
 		total.CrashesInFsync, total.Restarts)
 	t.Logf("sim: leaders elected=%d entries committed=%d", total.Leaders, total.Committed)
+	t.Logf("sim: membership and snapshots: %s", total.ChurnSummary())
 	t.Logf("sim: client ops %s", total.OpsSummary())
 	t.Logf("sim: invariants checked=%d (ready contract %d)", total.Checks, total.ContractChecks)
 }

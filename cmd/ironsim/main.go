@@ -8,6 +8,8 @@
 //	go run ./cmd/ironsim -seed 17 -trace
 //	go run ./cmd/ironsim -bug CommitPreviousTermByCount -profile bughunt -seeds 500
 //	go run ./cmd/ironsim -bug CommitPreviousTermByCount -profile bughunt -e2e -seeds 20
+//	go run ./cmd/ironsim -profile churn -seeds 200
+//	go run ./cmd/ironsim -bug CountLearnerVotes -profile churnhunt -seeds 50
 package main
 
 import (
@@ -31,16 +33,17 @@ func main() {
 		ticks   = flag.Int("ticks", sim.DefaultTicks, "ticks per seed")
 		trace   = flag.Bool("trace", false, "print the full event trace of every seed run")
 		bug     = flag.String("bug", "", "inject a protocol bug: "+strings.Join(sim.BugNames(), ", "))
-		profile = flag.String("profile", "default", "fault profile: default or bughunt")
+		profile = flag.String("profile", "default", "fault profile: default, bughunt, churn or churnhunt")
 		quiet   = flag.Bool("q", false, "print only failures and the summary")
-		e2e     = flag.Bool("e2e", false, "turn off the Ready contract and leader commit rule checks, so that an end-to-end checker has to catch a bug")
+		e2e     = flag.Bool("e2e", false, "turn off the Ready contract, leader commit rule and membership rule checks, so that an end-to-end checker has to catch a bug")
 	)
 	flag.Parse()
 	if *nodes != 0 && *nodes != 3 && *nodes != 5 && *nodes != 7 {
 		fmt.Fprintf(os.Stderr, "ironsim: -nodes %d: want 3, 5, 7 or 0\n", *nodes)
 		os.Exit(2)
 	}
-	base := sim.Options{Nodes: *nodes, Ticks: *ticks, KeepTrace: *trace, SkipReadyContract: *e2e, SkipCommitRule: *e2e}
+	base := sim.Options{Nodes: *nodes, Ticks: *ticks, KeepTrace: *trace, SkipReadyContract: *e2e, SkipCommitRule: *e2e,
+		SkipMembershipRules: *e2e}
 	if *bug != "" {
 		b, ok := sim.BugByName(*bug)
 		if !ok {
@@ -53,8 +56,12 @@ func main() {
 	case "default":
 	case "bughunt":
 		base.Profile = sim.ProfileBugHunt
+	case "churn":
+		base.Profile = sim.ProfileChurn
+	case "churnhunt":
+		base.Profile = sim.ProfileChurnHunt
 	default:
-		fmt.Fprintf(os.Stderr, "ironsim: -profile %q: want default or bughunt\n", *profile)
+		fmt.Fprintf(os.Stderr, "ironsim: -profile %q: want default, bughunt, churn or churnhunt\n", *profile)
 		os.Exit(2)
 	}
 	list := make([]uint64, 0, *seeds)
@@ -110,9 +117,9 @@ func run(base sim.Options, seeds []uint64, quiet bool) int {
 			failed = append(failed, r.Seed)
 		}
 		if !quiet || r.Err != nil {
-			fmt.Printf("seed %d: %s nodes=%d terms=%d leaders=%d committed=%d faults=%d [%s] crashes=%d ops %s checks=%d\n",
+			fmt.Printf("seed %d: %s nodes=%d terms=%d leaders=%d committed=%d faults=%d [%s] crashes=%d %s ops %s checks=%d\n",
 				r.Seed, status, st.Nodes, st.MaxTerm, st.Leaders, st.Committed, st.TotalFaults(), st.FaultSummary(),
-				st.Crashes, st.OpsSummary(), st.Checks)
+				st.Crashes, st.ChurnSummary(), st.OpsSummary(), st.Checks)
 		}
 		if r.Err != nil {
 			fmt.Print(r.Report())
@@ -120,9 +127,9 @@ func run(base sim.Options, seeds []uint64, quiet bool) int {
 	}
 	wg.Wait()
 	elapsed := time.Since(began)
-	fmt.Printf("summary: %d seeds, %d failed, %v, %.1f seeds/s (GOMAXPROCS=%d); ticks=%d messages=%d faults: %s; crashes=%d; leaders=%d; committed=%d; ops %s; checks=%d\n",
+	fmt.Printf("summary: %d seeds, %d failed, %v, %.1f seeds/s (GOMAXPROCS=%d); ticks=%d messages=%d faults: %s; crashes=%d; leaders=%d; committed=%d; %s; ops %s; checks=%d\n",
 		len(seeds), len(failed), elapsed.Round(time.Millisecond), float64(len(seeds))/elapsed.Seconds(), runtime.GOMAXPROCS(0),
-		total.Ticks, total.Messages, total.FaultSummary(), total.Crashes, total.Leaders, total.Committed, total.OpsSummary(), total.Checks)
+		total.Ticks, total.Messages, total.FaultSummary(), total.Crashes, total.Leaders, total.Committed, total.ChurnSummary(), total.OpsSummary(), total.Checks)
 	if len(failed) > 0 {
 		fmt.Printf("failed seeds: %v\n", failed)
 		return 1

@@ -75,7 +75,9 @@ type Config struct {
 	// hands out.
 	Storage Storage
 	// Applied is the last index the state machine has applied, when
-	// restarting. Committed entries up to it are not handed out again.
+	// restarting. Committed entries up to it are not handed out again; the
+	// configuration changes among them (after Storage's snapshot) are
+	// replayed from the log at startup.
 	Applied uint64
 
 	// MaxSizePerMsg bounds the entry bytes of one MsgApp (at least one

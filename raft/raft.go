@@ -152,7 +152,13 @@ func newRaft(c *Config) (*raft, error) {
 	if err := r.restoreConfState(cs); err != nil {
 		return nil, fmt.Errorf("raft: storage: initial configuration %v: %w", cs, err)
 	}
+	// The storage's configuration is its snapshot's, which may be newer than
+	// the log's first index: compaction may keep entries below the
+	// snapshot (MemoryStorage.CreateSnapshot then Compact at a lower index).
 	r.confIndex = r.raftLog.firstIndex() - 1
+	if snap, err := cfg.Storage.Snapshot(); err == nil {
+		r.confIndex = max(r.confIndex, snap.GetMetadata().GetIndex())
+	}
 	if hs != nil && (hs.GetTerm() != 0 || hs.GetVote() != 0 || hs.GetCommit() != 0) {
 		if hs.GetCommit() > r.raftLog.lastIndex() {
 			return nil, fmt.Errorf("raft: storage: hard state commit %d beyond last index %d",

@@ -180,7 +180,7 @@ func (w *WAL) replay(seq uint64, off int64, typ byte, payload []byte) error {
 func (w *WAL) recovered() (*Recovered, error) {
 	st := &w.st
 	m := st.marker
-	if len(st.pos) > 0 && st.first > m.Index+1 {
+	if st.first > m.Index+1 {
 		return nil, &CorruptionError{Offset: -1, Reason: fmt.Sprintf(
 			"entries %d to %d are missing: the snapshot marker is at index %d and the oldest segment %s starts at index %d",
 			m.Index+1, st.first-1, m.Index, w.segs[0].name(), st.first)}

@@ -80,7 +80,7 @@ func TestInjectedBugsCaught(t *testing.T) {
 				}
 			}
 			if b.informational {
-				t.Logf("sim: bug %s survived %d seeds with the Ready contract and commit rule checks off (informational)", b.name, *flagBugSeeds)
+				t.Logf("sim: bug %s survived %d seeds with the direct rule checks off (informational)", b.name, *flagBugSeeds)
 				return
 			}
 			t.Errorf("bug %s survived %d seeds: no checker caught it", b.name, *flagBugSeeds)

@@ -206,10 +206,14 @@ func (s *Sim) checkConf(n *node, when string) {
 }
 
 // afterAdvance runs the checks that follow an Advance (which installs the
-// configuration changes just applied), compacts, and stops n if it applied
-// its own removal.
-func (s *Sim) afterAdvance(n *node) {
-	s.checkConf(n, "after Advance")
+// configuration changes just applied) and compacts. The configuration is
+// checked after every Advance that applied something or installed a
+// snapshot, and after every Advance of a leader (the one that proposes
+// changes); a change at any other moment shows at the next of those.
+func (s *Sim) afterAdvance(n *node, applied bool) {
+	if applied || n.role == raft.StateLeader {
+		s.checkConf(n, "after Advance")
+	}
 	if !n.cfg.IsVoter(n.id) && len(n.cfg.Voters) > 0 && n.role == raft.StateLeader && !s.opts.SkipMembershipRules {
 		if st := n.rn.Status(); st.RaftState == raft.StateLeader {
 			s.fail(check.Failf(check.RemovedLeaderName, "node %d applied configuration %s without itself as a voter but still leads term %d",

@@ -335,7 +335,7 @@ func (s *Sim) finishReady(n *node, rd raft.Ready) {
 	s.serveReads(n)
 	n.rn.Advance()
 	n.coreApplied = n.applied
-	s.afterAdvance(n)
+	s.afterAdvance(n, len(rd.CommittedEntries) > 0 || rd.Snapshot != nil)
 }
 
 // apply applies committed entries to n's state machine.

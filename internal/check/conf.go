@@ -34,6 +34,9 @@ const (
 type Config struct {
 	Voters, Learners, Outgoing, LearnersNext map[uint64]bool
 	AutoLeave                                bool
+	// state caches State(), set by ConfigOf and Apply (Equal runs after
+	// every Advance of every node).
+	state *raftpb.ConfState
 }
 
 // ConfigOf returns the model of cs.
@@ -45,8 +48,10 @@ func ConfigOf(cs *raftpb.ConfState) Config {
 		}
 		return m
 	}
-	return Config{Voters: set(cs.GetVoters()), Learners: set(cs.GetLearners()), Outgoing: set(cs.GetVotersOutgoing()),
+	c := Config{Voters: set(cs.GetVoters()), Learners: set(cs.GetLearners()), Outgoing: set(cs.GetVotersOutgoing()),
 		LearnersNext: set(cs.GetLearnersNext()), AutoLeave: cs.GetAutoLeave()}
+	c.state = c.State()
+	return c
 }
 
 func (c Config) clone() Config {
@@ -76,6 +81,9 @@ func sortedSet(m map[uint64]bool) []uint64 {
 
 // State returns c as a ConfState, every list sorted.
 func (c Config) State() *raftpb.ConfState {
+	if c.state != nil {
+		return c.state
+	}
 	return &raftpb.ConfState{Voters: sortedSet(c.Voters), Learners: sortedSet(c.Learners),
 		VotersOutgoing: sortedSet(c.Outgoing), LearnersNext: sortedSet(c.LearnersNext), AutoLeave: c.AutoLeave}
 }
@@ -120,9 +128,15 @@ func (c Config) String() string {
 	return s
 }
 
-// Equal reports whether cs describes c.
+// Equal reports whether cs describes c (in any order).
 func (c Config) Equal(cs *raftpb.ConfState) bool {
-	return proto.Equal(c.State(), ConfigOf(cs).State())
+	w := c.State()
+	if slices.Equal(w.GetVoters(), cs.GetVoters()) && slices.Equal(w.GetLearners(), cs.GetLearners()) &&
+		slices.Equal(w.GetVotersOutgoing(), cs.GetVotersOutgoing()) && slices.Equal(w.GetLearnersNext(), cs.GetLearnersNext()) &&
+		w.GetAutoLeave() == cs.GetAutoLeave() {
+		return true // the common case: cs sorted too
+	}
+	return proto.Equal(w, ConfigOf(cs).State())
 }
 
 // DecodeConfChange decodes the data of an EntryConfChange.
@@ -146,6 +160,7 @@ func (c Config) Apply(cc *raftpb.ConfChange) (Config, error) {
 			n.Learners[id] = true
 		}
 		n.LearnersNext, n.Outgoing, n.AutoLeave = map[uint64]bool{}, map[uint64]bool{}, false
+		n.state = n.State()
 		return n, nil
 	}
 	joint := cc.GetTransition() != raftpb.ConfChangeTransitionAuto || len(cc.GetChanges()) > 1
@@ -201,6 +216,7 @@ func (c Config) Apply(cc *raftpb.ConfChange) (Config, error) {
 			return c, fmt.Errorf("simple change %v changes %d voters", cc.GetChanges(), diff)
 		}
 	}
+	n.state = n.State()
 	return n, nil
 }
 

@@ -158,6 +158,29 @@
 // duplicated and delayed messages (stale MsgSnaps) and compaction every
 // 3..5 entries.
 //
+// # Injected bugs and the checkers that catch them
+//
+// TestInjectedBugsCaught runs each bug (raft.InjectedBugs) until a seed
+// fails (1500 ticks, at most -bugseeds seeds):
+//
+//	bug                          profile     caught by (seeds)           with the direct rule checks off
+//	CommitPreviousTermByCount    bughunt     leader commit rule (1)      leader completeness (1)
+//	VoteWithoutLogCheck          bughunt     leader completeness (1)
+//	AckAppendBeforePersist       bughunt     ready contract (1)          committed entries durable (2)
+//	ReadBeforeTermCommit         bughunt     linearizability (~16)
+//	ApplyConfChangeOnPropose     churnhunt   configuration replay (1)    core panic (~16)
+//	AllowTwoPendingConfChanges   churnhunt   one pending change (1)      core panic (1)
+//	CountLearnerVotes            churnhunt   election safety (~3)        election safety (~3)
+//	RemovedLeaderStaysLeader     churnhunt   removed leader (~2)         none in 500 seeds
+//	InstallStaleSnapshot         churnhunt   snapshot install (1)        persistence (~4)
+//
+// "Core panic" is the core's own invariant (a committed configuration
+// change that is invalid when applied); "persistence" is the storage
+// refusing a snapshot older than the one it holds. A removed leader that
+// keeps leading breaks no end-to-end property the simulator observes (it
+// still replicates the log it was given and loses its followers when they
+// elect a leader in a higher term), so only the direct rule catches it.
+//
 // # Client workload and history
 //
 // 3 to 8 clients each have at most one op outstanding, on a random live

@@ -141,9 +141,11 @@ func (s *Sim) crashFor(n *node, kind faultKind, down int, loseSent bool) {
 		n.lostInc = n.inc
 	}
 	s.stats.Faults[kind]++
-	s.stats.Crashes++
+	if kind != fRemoved {
+		s.stats.Crashes++
+	}
 	inFsync := uint64(0)
-	if n.busy {
+	if n.busy && kind != fRemoved {
 		inFsync = 1
 		s.stats.CrashesInFsync++
 	}

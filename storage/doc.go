@@ -20,7 +20,10 @@
 // (snap.Save, which fsyncs, then a WAL snapshot marker, which is synced),
 // then the entries (replacing any suffix of the log they overlap) and the
 // hard state in one WAL write, synced when mustSync is set. The in-memory
-// state changes only after the disk writes returned.
+// state changes only after the disk writes returned. Before it writes any
+// snapshot file, Storage syncs the WAL (no fsync if nothing is unsynced), so
+// a crash always leaves the state after some prefix of the writes: never a
+// snapshot together with the loss of a hard state saved before it.
 //
 // CreateSnapshot stores a snapshot the application made of its own state.
 // It writes only the snapshot file, no WAL marker: the log already holds the

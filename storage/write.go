@@ -77,8 +77,8 @@ func (s *Storage) saveSnapshot(sn *raftpb.Snapshot) error {
 		return fmt.Errorf("storage: save snapshot at index %d, not above the stored one at index %d: %w",
 			md.GetIndex(), cur.Index, raft.ErrSnapshotOutOfDate)
 	}
-	if err := s.snap.Save(sn); err != nil {
-		return s.fail("save snapshot", err)
+	if err := s.syncThenSaveSnapshot(sn); err != nil {
+		return err
 	}
 	if err := s.wal.SaveSnapshotMarker(md.GetIndex(), md.GetTerm()); err != nil {
 		return s.fail("save snapshot marker", err)
@@ -88,6 +88,21 @@ func (s *Storage) saveSnapshot(sn *raftpb.Snapshot) error {
 	defer s.mu.Unlock()
 	s.snapshot = sn
 	s.ents.applySnapshot(md.GetIndex(), md.GetTerm())
+	return nil
+}
+
+// syncThenSaveSnapshot makes every earlier WAL write durable (a no-op
+// when they all are: the WAL does not fsync with nothing to sync), then
+// saves sn. So a snapshot on disk implies that everything written before
+// it is on disk too, and what a crash leaves is always the state after
+// some prefix of the writes. Any error is fatal.
+func (s *Storage) syncThenSaveSnapshot(sn *raftpb.Snapshot) error {
+	if err := s.wal.Sync(); err != nil {
+		return s.fail("sync the WAL before a snapshot", err)
+	}
+	if err := s.snap.Save(sn); err != nil {
+		return s.fail("save snapshot", err)
+	}
 	return nil
 }
 
@@ -118,8 +133,8 @@ func (s *Storage) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte
 		cs = cur.GetMetadata().GetConfState()
 	}
 	sn := &raftpb.Snapshot{Data: data, Metadata: &raftpb.SnapshotMetadata{Index: index, Term: term, ConfState: cs}}
-	if err := s.snap.Save(sn); err != nil {
-		return nil, s.fail("create snapshot", err)
+	if err := s.syncThenSaveSnapshot(sn); err != nil {
+		return nil, err
 	}
 	s.prev = snapMeta(cur)
 	s.mu.Lock()

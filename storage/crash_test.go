@@ -84,7 +84,7 @@ func (m *model) steps(op scriptOp) (out []recState, durable int) {
 	}
 	if len(op.ents) > 0 {
 		if i := op.ents[0].Index; i < m.next() {
-			m.log = m.log[:i-m.logFirst:i-m.logFirst]
+			m.log = m.log[: i-m.logFirst : i-m.logFirst]
 			out = append(out, m.state())
 		}
 		m.log = append(m.log, op.ents...)

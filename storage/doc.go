@@ -59,6 +59,11 @@
 //     marker for S to the WAL (a synced write), finishing the interrupted
 //     SaveReady.
 //
+// Known limitation: after a fallback the corrupt newer file stays in
+// dir/snap, and snap.Save refuses any snapshot whose name sorts below it, so
+// CreateSnapshot fails (fatally) until the applied index passes the corrupt
+// snapshot's. snap needs to set such files aside (see the package's report).
+//
 // A WAL of another node or cluster is refused with the WAL's
 // *wal.MismatchError; corruption in the WAL with its *wal.CorruptionError.
 // Snapshot files without a WAL are refused (*InconsistentError), except a

@@ -43,7 +43,7 @@ func Open(fs vfs.FS, dir string, meta wal.Meta, opts Options) (*Storage, error) 
 	if err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
-	s := &Storage{fs: fs, dir: dir, meta: meta, opts: opts, snap: sn,
+	s := &Storage{opts: opts, snap: sn,
 		log: opts.Logger.With("node", meta.NodeID, "dir", dir)}
 	walDir := fs.Join(dir, walDirName)
 	wopts := wal.Options{SegmentBytes: opts.SegmentBytes, Logger: opts.Logger}

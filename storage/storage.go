@@ -9,7 +9,6 @@ import (
 	"github.com/ironraft/ironraft/raft"
 	"github.com/ironraft/ironraft/raftpb"
 	"github.com/ironraft/ironraft/snap"
-	"github.com/ironraft/ironraft/vfs"
 	"github.com/ironraft/ironraft/wal"
 )
 
@@ -85,9 +84,6 @@ func (e *InconsistentError) Error() string {
 // for the core and SaveReady, CreateSnapshot, Compact for the application.
 // It is safe for concurrent use (see the package doc).
 type Storage struct {
-	fs   vfs.FS
-	dir  string
-	meta wal.Meta
 	opts Options
 	log  *slog.Logger
 	wal  *wal.WAL

@@ -272,7 +272,11 @@ func (s *Snapshotter) Load() (*raftpb.Snapshot, error) {
 			var ce *CorruptError
 			errors.As(err, &ce)
 			s.logger.Error("snap: skipping corrupt snapshot; using an older one",
-				"file", ce.File, "reason", ce.Reason, "using", s.fs.Join(s.dir, name))
+				"file", ce.File, "reason", ce.Reason, "using", s.fs.Join(s.dir, name),
+				"moved_to", ce.File+CorruptSuffix)
+		}
+		if err := s.setAside(corrupt); err != nil {
+			return nil, err
 		}
 		return snap, nil
 	}
@@ -305,4 +309,28 @@ func (s *Snapshotter) read(name string) (*raftpb.Snapshot, error) {
 			"header says term %d index %d, the name says term %d index %d", md.GetTerm(), md.GetIndex(), term, index)}
 	}
 	return snap, nil
+}
+
+// CorruptSuffix is appended to the name of a corrupt snapshot file that Load
+// skipped. The file is kept for inspection but no longer counts as a
+// snapshot, so it neither blocks saving newer snapshots nor is loaded again.
+const CorruptSuffix = ".corrupt"
+
+// setAside renames the files of corrupt (each a *CorruptError) out of the
+// way and syncs the directory.
+func (s *Snapshotter) setAside(corrupt []error) error {
+	if len(corrupt) == 0 {
+		return nil
+	}
+	for _, err := range corrupt {
+		var ce *CorruptError
+		errors.As(err, &ce)
+		if err := s.fs.Rename(ce.File, ce.File+CorruptSuffix); err != nil {
+			return fmt.Errorf("snap: setting aside corrupt snapshot: %w", err)
+		}
+	}
+	if err := s.fs.SyncDir(s.dir); err != nil {
+		return fmt.Errorf("snap: sync directory %s: %w", s.dir, err)
+	}
+	return nil
 }

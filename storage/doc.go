@@ -59,10 +59,8 @@
 //     marker for S to the WAL (a synced write), finishing the interrupted
 //     SaveReady.
 //
-// Known limitation: after a fallback the corrupt newer file stays in
-// dir/snap, and snap.Save refuses any snapshot whose name sorts below it, so
-// CreateSnapshot fails (fatally) until the applied index passes the corrupt
-// snapshot's. snap needs to set such files aside (see the package's report).
+// After a fallback, snap sets the corrupt newer file aside (renamed with
+// snap.CorruptSuffix), so later snapshots are saved normally.
 //
 // A WAL of another node or cluster is refused with the WAL's
 // *wal.MismatchError; corruption in the WAL with its *wal.CorruptionError.

@@ -114,6 +114,14 @@ func TestDeterminism(t *testing.T) {
 			t.Errorf("seed %d: no messages", seed)
 		}
 	}
+	for _, prof := range []Profile{ProfileChurn, ProfileChurnHunt} {
+		a := Run(Options{Seed: 7, Ticks: 1500, Profile: prof})
+		b := Run(Options{Seed: 7, Ticks: 1500, Profile: prof})
+		if a.TraceHash != b.TraceHash || a.Stats.ConfChanges != b.Stats.ConfChanges {
+			t.Errorf("profile %d seed 7: trace hash %016x then %016x (conf changes %d, %d): the run is not deterministic",
+				prof, a.TraceHash, b.TraceHash, a.Stats.ConfChanges, b.Stats.ConfChanges)
+		}
+	}
 	if Run(Options{Seed: 1, Ticks: 1500}).TraceHash == Run(Options{Seed: 2, Ticks: 1500}).TraceHash {
 		t.Errorf("seeds 1 and 2 have the same trace hash")
 	}

@@ -149,12 +149,10 @@ func (r *raft) afterConfChange() {
 	if r.state != StateLeader {
 		return
 	}
-	if _, member := r.trk.Voters.IDs()[r.id]; !member && !r.bugs.RemovedLeaderStaysLeader {
-		// A leader removed from (or demoted out of) the voters hands over
-		// by stepping down; the remaining voters elect a new leader
-		// (dissertation §4.2.2).
-		r.logger.Info("raft: leader left the configuration, stepping down", "term", r.term)
-		r.becomeFollower(r.term, None)
+	if !r.isVoter(r.id) {
+		if !r.bugs.RemovedLeaderStaysLeader {
+			r.startRemovedHandoff()
+		}
 		return
 	}
 	if r.leadTransferee != None {
@@ -201,6 +199,10 @@ func (r *raft) maybeAutoLeave() {
 // handleTransferLeader handles MsgTransferLeader on the leader.
 func (r *raft) handleTransferLeader(m *raftpb.Message) error {
 	target := m.Transferee
+	if r.removedHandoff {
+		// Already handing over, with a deadline that must not move.
+		return fmt.Errorf("%w: removed leader is handing over to %d", ErrTransferInProgress, r.leadTransferee)
+	}
 	pr := r.trk.Progress[target]
 	if pr == nil || pr.IsLearner {
 		return fmt.Errorf("%w: %d is not a voter", ErrInvalidTransferee, target)
@@ -298,4 +300,36 @@ func (r *raft) replayConfChanges(applied uint64) error {
 		lo += uint64(len(ents))
 	}
 	return nil
+}
+
+// startRemovedHandoff begins the exit of a leader that applied a
+// configuration without itself as a voter (dissertation §4.2.2). Stepping
+// down at once could strand the group: the remaining voters may not know
+// yet that the change is committed, so they still need a majority of the
+// old configuration, the removed node among them. Instead the leader keeps
+// leading for at most an election timeout without counting itself or
+// accepting proposals, so its heartbeats spread the commit index, and
+// transfers leadership to the most up-to-date remaining voter. When the
+// transfer does not happen in time it steps down anyway (tickHeartbeat).
+func (r *raft) startRemovedHandoff() {
+	target, match := None, uint64(0)
+	r.trk.Visit(func(id uint64, pr *tracker.Progress) {
+		if _, incoming := r.trk.Voters[0][id]; incoming && id != r.id && (target == None || pr.Match > match) {
+			target, match = id, pr.Match
+		}
+	})
+	r.logger.Info("raft: leader left the configuration, handing over", "term", r.term, "to", target)
+	r.removedHandoff = true
+	if target == None {
+		r.becomeFollower(r.term, None)
+		return
+	}
+	r.abortLeaderTransfer()
+	r.leadTransferee = target
+	r.transferElapsed = 0
+	if match == r.raftLog.lastIndex() {
+		r.sendTimeoutNow(target)
+	} else {
+		r.sendAppend(target) // TimeoutNow follows once it caught up
+	}
 }

@@ -120,8 +120,36 @@ func TestMembershipRemovedLeaderStepsDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	tn.stabilize()
-	if st := tn.raft(1).state; st == StateLeader {
+	tn.tick(3 * tn.raft(1).electionTimeout)
+	if tn.raft(1).state == StateLeader {
 		t.Fatal("removed leader still leads")
+	}
+	if lead := tn.leader(); lead != 2 && lead != 3 {
+		t.Fatalf("leader after removal = %d, want 2 or 3", lead)
+	}
+}
+
+// If the handover fails (the target is cut off), the removed leader keeps
+// sending heartbeats for an election timeout, so the others learn that the
+// change is committed, then steps down.
+func TestMembershipRemovedLeaderStepsDownWhenHandoverFails(t *testing.T) {
+	tn := newTestNet(t, 3, nil)
+	electLeader(t, tn, 1)
+	tn.drop = func(m *raftpb.Message) bool { return m.Type == raftpb.MsgTimeoutNow }
+	if err := tn.nodes[1].ProposeConfChange(&raftpb.ConfChange{Changes: []*raftpb.ConfChangeSingle{
+		single(raftpb.ConfChangeRemoveNode, 1)}}); err != nil {
+		t.Fatal(err)
+	}
+	tn.stabilize()
+	if tn.raft(1).state != StateLeader {
+		t.Fatal("removed leader stepped down before handing over")
+	}
+	if err := tn.nodes[1].Propose([]byte("x")); err == nil {
+		t.Fatal("removed leader accepted a proposal")
+	}
+	tn.tick(tn.raft(1).electionTimeout, 1)
+	if tn.raft(1).state == StateLeader {
+		t.Fatal("removed leader still leads after an election timeout")
 	}
 	tn.tick(30, 2, 3)
 	if lead := tn.leader(); lead != 2 && lead != 3 {

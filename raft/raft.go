@@ -77,6 +77,9 @@ type raft struct {
 	bugAppliedConfIndex uint64
 	// leadTransferee is the node leadership is being transferred to.
 	leadTransferee uint64
+	// removedHandoff says this leader applied its own removal and is
+	// handing over (see startRemovedHandoff).
+	removedHandoff bool
 	// transferElapsed counts ticks since the transfer to leadTransferee
 	// started; it is abandoned after an election timeout.
 	transferElapsed int
@@ -244,6 +247,7 @@ func (r *raft) reset(term uint64) {
 	r.appendWanted = false
 	r.abortLeaderTransfer()
 	r.timeoutNowSent = false
+	r.removedHandoff = false
 	last := r.raftLog.lastIndex()
 	r.trk.Visit(func(id uint64, pr *tracker.Progress) {
 		*pr = tracker.Progress{
@@ -344,6 +348,11 @@ func (r *raft) tickHeartbeat() {
 		// abandoned, and proposals are accepted again.
 		r.transferElapsed++
 		if r.transferElapsed >= r.electionTimeout {
+			if r.removedHandoff {
+				r.logger.Info("raft: removed leader stepping down", "term", r.term)
+				r.becomeFollower(r.term, None)
+				return
+			}
 			r.abortLeaderTransfer()
 		}
 	}

@@ -82,15 +82,13 @@
 // Initial voters start with SetConfState(Voters: initial voters) on their
 // durable storage.
 //
-// Known liveness failure of the core (about 1 seed in 1500 of the churn
-// profiles; ProfileChurn seed 1398, ProfileChurnHunt seed 186): a leader
-// removed by a change steps down as soon as it applies it, and the other
-// voters may not have learned that the change is committed (the one
-// message carrying the new commit index was lost). They still use the old
-// (or joint) configuration and need a vote from a removed node, which
-// refuses it because its log is longer, and cannot campaign itself, not
-// being a voter of the configuration it applied. No leader is ever
-// elected again. The simulator reports it as a liveness failure.
+// A leader removed by a change does not step down at once when it applies
+// it: the other voters may not know yet that the change is committed (the
+// one message carrying the new commit index may be lost) and would then
+// need the removed node's vote under the old configuration. It hands
+// leadership to the most up-to-date remaining voter and keeps heartbeating
+// for up to an election timeout (ProfileChurn seed 1398 and ProfileChurnHunt
+// seed 186 stalled for good before that).
 // Config: ElectionTick 10, HeartbeatTick 1, and by seed small
 // MaxSizePerMsg / MaxInflightMsgs (to exercise probing and flow control),
 // proposal forwarding off (10% of seeds), and ReadOnlyLeaseBased (20% of
@@ -248,7 +246,8 @@
 //     CheckOnePendingChange documents why this is the rule and what it
 //     implies for committed logs);
 //   - removed leader steps down: a leader that applied a configuration
-//     without itself as a voter no longer leads after Advance;
+//     without itself as a voter hands over and no longer leads once its
+//     handover period (an election timeout, plus slack) is over;
 //   - linearizability: the client history against a KV model partitioned
 //     by key, with porcupine; a check that does not finish in time fails
 //     the run;

@@ -214,12 +214,7 @@ func (s *Sim) afterAdvance(n *node, applied bool) {
 	if applied || n.role == raft.StateLeader {
 		s.checkConf(n, "after Advance")
 	}
-	if !n.cfg.IsVoter(n.id) && len(n.cfg.Voters) > 0 && n.role == raft.StateLeader && !s.opts.SkipMembershipRules {
-		if st := n.rn.Status(); st.RaftState == raft.StateLeader {
-			s.fail(check.Failf(check.RemovedLeaderName, "node %d applied configuration %s without itself as a voter but still leads term %d",
-				n.id, n.cfg, n.term))
-		}
-	}
+	s.checkRemovedLeader(n)
 	s.maybeCompact(n)
 }
 
@@ -265,4 +260,29 @@ func (n *node) active() bool { return n.started && !n.removed }
 // voters of the committed configuration.
 func (s *Sim) checkDurable() {
 	s.fail(s.ledger.CheckDurableConfig(s.durableLogs(), s.cfg))
+}
+
+// removedLeaderGraceTicks is how long a leader that applied its own
+// removal may go on leading: the core hands over for at most an election
+// timeout (see raft's startRemovedHandoff), plus a Ready's worth of slack.
+const removedLeaderGraceTicks = electionTicks + 5
+
+// checkRemovedLeader fails the run if a leader that applied a
+// configuration without itself as a voter still leads after its handover
+// period.
+func (s *Sim) checkRemovedLeader(n *node) {
+	removed := !n.cfg.IsVoter(n.id) && len(n.cfg.Voters) > 0 && n.rn.Status().RaftState == raft.StateLeader
+	if !removed || s.opts.SkipMembershipRules {
+		n.removedLeaderSince = -1
+		return
+	}
+	if n.removedLeaderSince < 0 {
+		n.removedLeaderSince = s.now
+		return
+	}
+	if s.now-n.removedLeaderSince > removedLeaderGraceTicks {
+		s.fail(check.Failf(check.RemovedLeaderName,
+			"node %d applied configuration %s without itself as a voter at t=%d but still leads term %d at t=%d",
+			n.id, n.cfg, n.removedLeaderSince, n.term, s.now))
+	}
 }

@@ -23,6 +23,9 @@ type node struct {
 	busy  bool
 	rd    raft.Ready
 	inbox []*raftpb.Message
+	// removedLeaderSince is when this node, leading, was first seen with a
+	// configuration without itself as a voter (-1: not so).
+	removedLeaderSince int64
 
 	// role, lead and term follow the node's Ready SoftState and HardState.
 	role raft.StateType
@@ -77,7 +80,7 @@ func (s *Sim) newNode(id uint64, voters []uint64) *node {
 	if len(voters) > 0 {
 		ms.SetConfState(&raftpb.ConfState{Voters: voters})
 	}
-	return &node{id: id, durable: ms}
+	return &node{id: id, durable: ms, removedLeaderSince: -1}
 }
 
 // start creates the node's RawNode from its durable storage, with a fresh

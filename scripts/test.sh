@@ -6,7 +6,8 @@
 #   2. go vet       on every package
 #   3. raftpb       regenerating the protobuf code changes nothing
 #   4. go test      every package, with the race detector
-#   5. simulator    TestSim over many seeds, without the race detector
+#   5. simulator    TestSim and the churn profiles over many seeds, without
+#                   the race detector
 #
 # Usage: bash scripts/test.sh
 # Environment:
@@ -71,25 +72,35 @@ echo "ok"
 step "go test -race -count=1 ./..."
 go test -race -count=1 ./...
 
-seeds=${SIM_SEEDS:-2000}
-step "simulator: TestSim over ${seeds} seeds (no race detector)"
-# Only the summary is shown ("sim:" lines and the test verdicts); the full
-# output is kept and its tail printed if the run fails, so a failing seed is
-# never hidden.
-simlog=$(mktemp)
-set +e
-go test -count=1 -timeout "${SIM_TIMEOUT:-30m}" -run 'TestSim$' ./sim -seeds="$seeds" -v 2>&1 |
-	tee "$simlog" |
-	grep -E '^(\s*([A-Za-z0-9_]+\.go:[0-9]+: )?sim:|PASS|FAIL|ok |--- (PASS|FAIL))'
-status=("${PIPESTATUS[@]}")
-set -e
-if [[ ${status[0]} -ne 0 ]]; then
-	printf '\n--- last 100 lines of the simulator output ---\n' >&2
-	tail -n 100 "$simlog" >&2
+# run_sim TITLE PATTERN SEEDS runs simulator tests matching PATTERN with
+# -seeds=SEEDS, without the race detector. Only the summary is shown ("sim:"
+# lines and the test verdicts); the full output is kept and its tail printed
+# if the run fails, so a failing seed is never hidden.
+run_sim() {
+	local title=$1 pattern=$2 n=$3
+	step "simulator: ${title} (-seeds=${n}, no race detector)"
+	local simlog
+	simlog=$(mktemp)
+	set +e
+	go test -count=1 -timeout "${SIM_TIMEOUT:-30m}" -run "$pattern" ./sim -seeds="$n" -v 2>&1 |
+		tee "$simlog" |
+		grep -E '^(\s*([A-Za-z0-9_]+\.go:[0-9]+: )?sim:|PASS|FAIL|ok |--- (PASS|FAIL))'
+	local status=("${PIPESTATUS[@]}")
+	set -e
+	if [[ ${status[0]} -ne 0 ]]; then
+		printf '\n--- last 100 lines of the simulator output ---\n' >&2
+		tail -n 100 "$simlog" >&2
+		rm -f "$simlog"
+		fail "simulator ${title} (go test exit status ${status[0]})"
+	fi
 	rm -f "$simlog"
-	fail "simulator (go test exit status ${status[0]})"
-fi
-rm -f "$simlog"
-if [[ ${status[2]} -ne 0 ]]; then
-	fail "simulator: go test passed but printed no summary line"
-fi
+	if [[ ${status[2]} -ne 0 ]]; then
+		fail "simulator ${title}: go test passed but printed no summary line"
+	fi
+}
+
+seeds=${SIM_SEEDS:-2000}
+run_sim "TestSim over ${seeds} seeds" 'TestSim$' "$seeds"
+# The churn profiles: membership changes, transfers and snapshots in every
+# seed (-seeds=N runs N/3 churn seeds and N/6 churnhunt seeds).
+run_sim "membership churn profiles" 'TestChurnProfile' "$((seeds * 3))"

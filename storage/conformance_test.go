@@ -83,37 +83,48 @@ func TestStorageConformsToMemoryStorage(t *testing.T) {
 			opApplySnapshot(40, 3, voters), opCompact(40),
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fs := vfs.NewMem()
-			ms := raft.NewMemoryStorage()
-			s := mustOpen(t, fs, Options{SegmentBytes: 4096, SnapshotsKept: 2})
-			defer func() { s.Close() }()
-			if diff := cmp.Diff(readView(t, ms), readView(t, s), cmpOpts...); diff != "" {
-				t.Fatalf("new storage: view differs (-memory +storage):\n%s", diff)
-			}
-			for i, op := range tt.ops {
-				memErr, err := op.do(ms, s)
-				if errClass(memErr) != errClass(err) || (memErr == nil) != (err == nil) {
-					t.Fatalf("step %d (%s): got error %v, MemoryStorage got %v", i, op.name, err, memErr)
-				}
-				if diff := cmp.Diff(readView(t, ms), readView(t, s), cmpOpts...); diff != "" {
-					t.Fatalf("step %d (%s): view differs (-memory +storage):\n%s", i, op.name, diff)
-				}
-			}
-			checkReopen(t, fs, s, ms)
-		})
+	for _, c := range cacheCases {
+		for _, tt := range tests {
+			t.Run(c.name+"/"+tt.name, func(t *testing.T) {
+				opts := c.opts
+				opts.SnapshotsKept = 2
+				conform(t, opts, tt.ops)
+			})
+		}
 	}
+}
+
+// conform applies ops to a raft.MemoryStorage and to a Storage opened with
+// opts, compares what they show after each one, then reopens the Storage.
+func conform(t *testing.T, opts Options, ops []confOp) {
+	fs := vfs.NewMem()
+	ms := raft.NewMemoryStorage()
+	s := mustOpen(t, fs, opts)
+	defer func() { s.Close() }()
+	if diff := cmp.Diff(readView(t, ms), readView(t, s), cmpOpts...); diff != "" {
+		t.Fatalf("new storage: view differs (-memory +storage):\n%s", diff)
+	}
+	for i, op := range ops {
+		memErr, err := op.do(ms, s)
+		if errClass(memErr) != errClass(err) || (memErr == nil) != (err == nil) {
+			t.Fatalf("step %d (%s): got error %v, MemoryStorage got %v", i, op.name, err, memErr)
+		}
+		if diff := cmp.Diff(readView(t, ms), readView(t, s), cmpOpts...); diff != "" {
+			t.Fatalf("step %d (%s): view differs (-memory +storage):\n%s", i, op.name, diff)
+		}
+	}
+	checkReopen(t, fs, s, ms, opts)
 }
 
 // checkReopen closes s, reopens it and checks that it shows the state of
 // ms from the snapshot on (recovery keeps no entries below the snapshot).
-func checkReopen(t *testing.T, fs vfs.FS, s *Storage, ms *raft.MemoryStorage) {
+func checkReopen(t *testing.T, fs vfs.FS, s *Storage, ms *raft.MemoryStorage, opts Options) {
 	t.Helper()
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	r := mustOpen(t, fs, Options{SegmentBytes: 4096})
+	opts.SnapshotsKept = 0
+	r := mustOpen(t, fs, opts)
 	defer r.Close()
 	snap, _ := ms.Snapshot()
 	if i := snap.GetMetadata().GetIndex(); i > 0 {

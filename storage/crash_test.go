@@ -104,10 +104,10 @@ func (m *model) steps(op scriptOp) (out []recState, durable int) {
 // returns the model's states: states[acked] is the state every write that
 // returned made durable, and the states after it are those a crash may
 // also leave.
-func runScript(t *testing.T, fs vfs.FS, meta wal.Meta, script []scriptOp) (states []recState, acked int) {
+func runScript(t *testing.T, fs vfs.FS, meta wal.Meta, opts Options, script []scriptOp) (states []recState, acked int) {
 	m := newModel()
 	states = []recState{m.state()}
-	s, err := Open(fs, testDir, meta, smallOpts)
+	s, err := Open(fs, testDir, meta, opts)
 	if err != nil {
 		if !errors.Is(err, vfs.ErrCrashed) {
 			t.Fatalf("Open: got %v, want an error wrapping vfs.ErrCrashed", err)
@@ -180,9 +180,9 @@ func equalRecState(a, b recState) bool {
 // checkRecovery opens the crashed fs and checks that it holds one of
 // states[acked:], that opening it again gives the same, and that a RawNode
 // starts on it and persists its Readies.
-func checkRecovery(t *testing.T, fs vfs.FS, meta wal.Meta, states []recState, acked int) {
+func checkRecovery(t *testing.T, fs vfs.FS, meta wal.Meta, opts Options, states []recState, acked int) {
 	t.Helper()
-	s, err := Open(fs, testDir, meta, smallOpts)
+	s, err := Open(fs, testDir, meta, opts)
 	if err != nil {
 		t.Fatalf("Open after the crash: %v", err)
 	}
@@ -204,7 +204,7 @@ func checkRecovery(t *testing.T, fs vfs.FS, meta wal.Meta, states []recState, ac
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	s, err = Open(fs, testDir, meta, smallOpts)
+	s, err = Open(fs, testDir, meta, opts)
 	if err != nil {
 		t.Fatalf("Open again: %v", err)
 	}
@@ -237,9 +237,9 @@ func restartRawNode(t *testing.T, s *Storage, id uint64) {
 
 // crashScript replays script with a crash at every mutating operation,
 // and with the last write torn at several lengths, and checks recovery.
-func crashScript(t *testing.T, meta wal.Meta, script []scriptOp) {
+func crashScript(t *testing.T, meta wal.Meta, opts Options, script []scriptOp) {
 	dry := vfs.NewFault(vfs.NewMem())
-	states, acked := runScript(t, dry, meta, script)
+	states, acked := runScript(t, dry, meta, opts, script)
 	if acked != len(states)-1 {
 		t.Fatalf("dry run: acked %d of %d states", acked, len(states))
 	}
@@ -253,12 +253,12 @@ func crashScript(t *testing.T, meta wal.Meta, script []scriptOp) {
 			mem := vfs.NewMem()
 			f := vfs.NewFault(mem)
 			f.CrashAfter(n)
-			states, acked := runScript(t, f, meta, script)
+			states, acked := runScript(t, f, meta, opts, script)
 			if tear >= 0 && f.TearLastWrite(tear) != nil {
 				continue
 			}
 			t.Run(fmt.Sprintf("crash=%d,tear=%d", n, tear), func(t *testing.T) {
-				checkRecovery(t, mem.Crash(), meta, states, acked)
+				checkRecovery(t, mem.Crash(), meta, opts, states, acked)
 			})
 		}
 	}
@@ -271,7 +271,11 @@ func crashScript(t *testing.T, meta wal.Meta, script []scriptOp) {
 // recovered exactly, nothing that was not written appears, and a RawNode
 // restarts on the result.
 func TestStorageCrashAtEveryPoint(t *testing.T) {
-	crashScript(t, testMeta, handcraftedScript())
+	for _, c := range cacheCases {
+		t.Run(c.name, func(t *testing.T) {
+			crashScript(t, testMeta, c.opts, handcraftedScript())
+		})
+	}
 }
 
 // TestStorageCrashAtEveryPointClusterRun does the same with the writes of
@@ -279,9 +283,11 @@ func TestStorageCrashAtEveryPoint(t *testing.T) {
 // off by a partition that later receives a snapshot.
 func TestStorageCrashAtEveryPointClusterRun(t *testing.T) {
 	scripts := recordClusterScripts(t)
-	for _, id := range []uint64{1, 3} {
-		t.Run(fmt.Sprintf("node%d", id), func(t *testing.T) {
-			crashScript(t, wal.Meta{ClusterID: 0xc1, NodeID: id}, scripts[id])
-		})
+	for _, c := range cacheCases {
+		for _, id := range []uint64{1, 3} {
+			t.Run(fmt.Sprintf("%s/node%d", c.name, id), func(t *testing.T) {
+				crashScript(t, wal.Meta{ClusterID: 0xc1, NodeID: id}, c.opts, scripts[id])
+			})
+		}
 	}
 }

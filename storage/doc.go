@@ -29,9 +29,10 @@
 // It writes only the snapshot file, no WAL marker: the log already holds the
 // snapshot's last entry, so the WAL keeps every entry after the previous
 // marker and a fallback to the previous snapshot still finds its entries.
-// Compact drops entries from memory and lets the WAL delete whole segments,
-// but only below the previous snapshot (the one Load falls back to when the
-// newest is corrupt): it first moves the WAL's marker up to that snapshot.
+// Compact drops entries from the log (and the cache) and lets the WAL
+// delete whole segments, but only below the previous snapshot (the one Load
+// falls back to when the newest is corrupt): it first moves the WAL's
+// marker up to that snapshot.
 // With SnapshotsKept == 1 there is no previous snapshot on disk and the WAL
 // is compacted up to the newest one.
 //
@@ -71,12 +72,14 @@
 //
 // # Memory
 //
-// The WAL has no API to read entries back by index, so Storage keeps every
-// entry since its first index (the last Compact, or the snapshot loaded at
-// Open) in memory, and the newest snapshot with its data. Open reads the
-// WAL's entries after its marker, which may reach back to the previous
-// snapshot. A bounded cache with reads from the segments needs a WAL read
-// API (see the package's report; Options has no CacheBytes until then).
+// Storage keeps in memory the newest snapshot with its data, the term of
+// every entry since its first index as runs of (first index, term), which
+// is small, and a cache of the newest entries whose
+// raftpb.Entry.PayloadSize sum is at most Options.CacheBytes (64 MiB by
+// default); the oldest are evicted as new ones are appended. Term never
+// reads the disk; Entries reads the entries older than the cache from the
+// WAL's segments (wal.ReadEntries). Open keeps only the newest entries
+// within CacheBytes while it replays the WAL (wal.Options.RecoverBytes).
 //
 // # Failure
 //
@@ -93,6 +96,13 @@
 // Compact, Bootstrap) run one at a time and do their disk I/O without
 // holding the lock that readers take, so raft.Storage reads are not blocked
 // by an fsync; they see the state as of the last write that returned.
+// Entries reads older entries from the WAL without holding that lock
+// either, then checks that no write replaced, discarded or evicted entries
+// of the range meanwhile (a generation counter, and a flag set while a
+// write that truncates or installs a snapshot is between the WAL and the
+// state in memory); if one did it tries again, and after a few tries it
+// takes the writers' lock for its read, so it waits for at most one write.
+// A WAL read error other than such a race (corruption above all) is fatal.
 //
 // # Departures from raft.MemoryStorage
 //

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/ironraft/ironraft/raft"
 	"github.com/ironraft/ironraft/raftpb"
 	"github.com/ironraft/ironraft/snap"
@@ -220,8 +222,9 @@ func TestStorageBadArgumentsAreNotFatal(t *testing.T) {
 }
 
 func TestOptionsValidateReportsEveryProblem(t *testing.T) {
-	err := Options{SegmentBytes: 10, SnapshotsKept: -1}.Validate()
-	if err == nil || !strings.Contains(err.Error(), "SegmentBytes") || !strings.Contains(err.Error(), "SnapshotsKept") {
+	err := Options{SegmentBytes: 10, SnapshotsKept: -1, CacheBytes: -1}.Validate()
+	if err == nil || !strings.Contains(err.Error(), "SegmentBytes") || !strings.Contains(err.Error(), "SnapshotsKept") ||
+		!strings.Contains(err.Error(), "CacheBytes") {
 		t.Fatalf("Validate() = %v, want both problems", err)
 	}
 	if _, err := Open(vfs.NewMem(), testDir, testMeta, Options{SnapshotsKept: -1}); err == nil {
@@ -232,7 +235,13 @@ func TestOptionsValidateReportsEveryProblem(t *testing.T) {
 // TestStorageConcurrentReadsDuringWrites runs raft.Storage reads while a
 // writer appends, snapshots and compacts (for the race detector).
 func TestStorageConcurrentReadsDuringWrites(t *testing.T) {
-	s := bootstrapped(t, vfs.NewMem(), smallOpts)
+	for _, c := range cacheCases {
+		t.Run(c.name, func(t *testing.T) { concurrentReadsDuringWrites(t, c.opts) })
+	}
+}
+
+func concurrentReadsDuringWrites(t *testing.T, opts Options) {
+	s := bootstrapped(t, vfs.NewMem(), opts)
 	defer s.Close()
 	var wg sync.WaitGroup
 	done := make(chan struct{})
@@ -248,17 +257,61 @@ func TestStorageConcurrentReadsDuringWrites(t *testing.T) {
 				}
 				first, _ := s.FirstIndex()
 				last, _ := s.LastIndex()
-				s.Entries(first, last+1, 1<<20)
+				es, err := s.Entries(first, last+1, 1<<20)
+				for i, e := range es {
+					if e.Index != first+uint64(i) {
+						t.Errorf("Entries(%d, %d)[%d] has index %d", first, last+1, i, e.Index)
+					}
+				}
+				if err != nil && !errors.Is(err, raft.ErrCompacted) && !errors.Is(err, raft.ErrUnavailable) {
+					t.Errorf("Entries(%d, %d): %v", first, last+1, err)
+				}
 				s.Term(last)
 				s.Snapshot()
 			}
 		}()
 	}
 	for i := uint64(31); i < 200; i += 10 {
-		must(t, s.SaveReady(hs(1, 1, i+9), ents(1, i, i+9, 20), nil, true))
+		// Each append truncates the last 3 entries of the one before.
+		must(t, s.SaveReady(hs(1, 1, i+9), ents(1, i-3, i+9, 20), nil, true))
 		mustCreateSnapshot(t, s, i)
 		must(t, s.Compact(i-5))
 	}
 	close(done)
 	wg.Wait()
+}
+
+// TestStorageCacheIsBounded checks that a small CacheBytes bounds the
+// entries in memory, after writes and after recovery, while every entry
+// stays readable (from the WAL).
+func TestStorageCacheIsBounded(t *testing.T) {
+	fs := vfs.NewMem()
+	opts := Options{SegmentBytes: 4096, CacheBytes: 500}
+	s := mustOpen(t, fs, opts)
+	must(t, s.SaveReady(hs(1, 1, 0), ents(1, 1, 100, 40), nil, true))
+	must(t, s.SaveReady(hs(2, 1, 0), ents(2, 90, 120, 40), nil, true))
+	want := append(ents(1, 1, 89, 40), ents(2, 90, 120, 40)...)
+	for round := range 2 {
+		if round == 1 {
+			must(t, s.Close())
+			s = mustOpen(t, fs, opts)
+		}
+		s.mu.Lock()
+		cached, bytes := len(s.ents.cache), s.ents.cacheBytes
+		s.mu.Unlock()
+		if bytes > 500 || cached == 0 || bytes != raftpb.EntriesSize(s.ents.cache) {
+			t.Fatalf("round %d: %d entries (%d bytes) cached, want a few within 500 bytes", round, cached, bytes)
+		}
+		got, err := s.Entries(1, 121, 1<<30)
+		must(t, err)
+		if diff := cmp.Diff(want, got, cmpOpts...); diff != "" {
+			t.Fatalf("round %d: Entries (-want +got):\n%s", round, diff)
+		}
+		for i := uint64(1); i <= 120; i++ {
+			if term, err := s.Term(i); err != nil || term != want[i-1].Term {
+				t.Fatalf("round %d: Term(%d) = %d, %v, want %d", round, i, term, err, want[i-1].Term)
+			}
+		}
+	}
+	must(t, s.Close())
 }

@@ -21,6 +21,18 @@ var testMeta = wal.Meta{ClusterID: 0xc1, NodeID: 1}
 // smallOpts makes WAL segments small so that short workloads cut several.
 var smallOpts = Options{SegmentBytes: 4096}
 
+// cacheCases are the option sets the conformance and crash tests run with:
+// every entry cached (the default bound is far above the tests' logs), a
+// cache of a few entries, and none at all (every read goes to the WAL).
+var cacheCases = []struct {
+	name string
+	opts Options
+}{
+	{"cache=default", smallOpts},
+	{"cache=300", Options{SegmentBytes: 4096, CacheBytes: 300}},
+	{"cache=1", Options{SegmentBytes: 4096, CacheBytes: 1}},
+}
+
 const testDir = "data/n1"
 
 func ents(term, lo, hi uint64, dataBytes int) []*raftpb.Entry {

@@ -46,7 +46,7 @@ func Open(fs vfs.FS, dir string, meta wal.Meta, opts Options) (*Storage, error) 
 	s := &Storage{opts: opts, snap: sn,
 		log: opts.Logger.With("node", meta.NodeID, "dir", dir)}
 	walDir := fs.Join(dir, walDirName)
-	wopts := wal.Options{SegmentBytes: opts.SegmentBytes, Logger: opts.Logger}
+	wopts := wal.Options{SegmentBytes: opts.SegmentBytes, RecoverBytes: opts.CacheBytes, Logger: opts.Logger}
 	var rec *wal.Recovered
 	if wal.Exist(fs, walDir) {
 		s.wal, rec, err = wal.Open(fs, walDir, meta, wopts)
@@ -85,14 +85,8 @@ func (s *Storage) recover(loaded *raftpb.Snapshot, rec *wal.Recovered) error {
 		return &InconsistentError{Marker: m, Snapshot: sm, Reason: "same index, different terms"}
 	}
 	s.marker, s.prev = m, m
-	s.ents = newMemLog(m.Index, m.Term)
-	if len(rec.Entries) > 0 {
-		if err := s.ents.checkAppend(rec.Entries); err != nil {
-			// The WAL promises entries consecutive from its marker + 1.
-			panic(fmt.Sprintf("storage: WAL recovered entries that do not follow its marker %v: %v", m, err))
-		}
-		s.ents.append(rec.Entries)
-	}
+	s.ents = newMemLog(m.Index, m.Term, uint64(s.opts.CacheBytes))
+	s.ents.load(rec)
 	s.hs = rec.HardState
 	s.snapshot = loaded
 	if sm.Index == m.Index {
@@ -106,12 +100,12 @@ func (s *Storage) recover(loaded *raftpb.Snapshot, rec *wal.Recovered) error {
 	// and its marker in SaveReady (or the log's suffix was superseded).
 	// Finish the job: the snapshot wins and the WAL discards its log.
 	s.log.Warn("storage: snapshot not in the WAL's log; discarding the log and recording the snapshot in the WAL",
-		"snapshot_index", sm.Index, "snapshot_term", sm.Term, "wal_last_index", s.ents.last())
+		"snapshot_index", sm.Index, "snapshot_term", sm.Term, "wal_last_index", s.ents.last)
 	if err := s.wal.SaveSnapshotMarker(sm.Index, sm.Term); err != nil {
 		return fmt.Errorf("storage: open: record snapshot at index %d in the WAL: %w", sm.Index, err)
 	}
 	s.marker, s.prev = sm, sm
-	s.ents = newMemLog(sm.Index, sm.Term)
+	s.ents = newMemLog(sm.Index, sm.Term, uint64(s.opts.CacheBytes))
 	return nil
 }
 

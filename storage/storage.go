@@ -16,6 +16,9 @@ import (
 // so that a corrupt newest snapshot can fall back to the one before it.
 const DefaultSnapshotsKept = 2
 
+// DefaultCacheBytes is the default bound of the entries kept in memory.
+const DefaultCacheBytes = 64 << 20
+
 // Options configures a Storage. The zero value is valid: Open applies the
 // defaults.
 type Options struct {
@@ -26,6 +29,10 @@ type Options struct {
 	// Default DefaultSnapshotsKept. With 1, a corrupt snapshot file cannot
 	// be recovered from.
 	SnapshotsKept int
+	// CacheBytes bounds the newest entries kept in memory, by the sum of
+	// their raftpb.Entry.PayloadSize; older ones are read from the WAL's
+	// segments. Default DefaultCacheBytes; not negative.
+	CacheBytes int64
 	// Logger receives the few log lines of the storage, the WAL and the
 	// snapshots (torn tails cut, corrupt snapshots skipped, failure).
 	// Default: discard.
@@ -35,6 +42,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.SnapshotsKept == 0 {
 		o.SnapshotsKept = DefaultSnapshotsKept
+	}
+	if o.CacheBytes == 0 {
+		o.CacheBytes = DefaultCacheBytes
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -47,6 +57,9 @@ func (o Options) Validate() error {
 	var errs []error
 	if o.SnapshotsKept < 0 {
 		errs = append(errs, fmt.Errorf("storage: SnapshotsKept = %d, want 0 (default) or at least 1", o.SnapshotsKept))
+	}
+	if o.CacheBytes < 0 {
+		errs = append(errs, fmt.Errorf("storage: CacheBytes = %d, want 0 (default) or positive", o.CacheBytes))
 	}
 	if err := (wal.Options{SegmentBytes: o.SegmentBytes}).Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("storage: %w", err))
@@ -105,8 +118,12 @@ type Storage struct {
 	hs       *raftpb.HardState
 	snapshot *raftpb.Snapshot // the newest durable snapshot; metadata never nil
 	ents     memLog
-	failed   error // the first fatal error; once set, every call returns it
-	closed   bool
+	// rewriting is set while a write that replaces or discards entries
+	// has changed, or may have changed, the WAL but not yet ents: the WAL
+	// is then ahead of ents, and Entries does not read it optimistically.
+	rewriting bool
+	failed    error // the first fatal error; once set, every call returns it
+	closed    bool
 }
 
 var _ raft.Storage = (*Storage)(nil)
@@ -128,6 +145,11 @@ func (s *Storage) usable() error {
 func (s *Storage) fail(op string, err error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.failLocked(op, err)
+}
+
+// failLocked is fail with mu held.
+func (s *Storage) failLocked(op string, err error) error {
 	if s.failed == nil {
 		s.failed = fmt.Errorf("storage: %s: %w", op, err)
 		s.log.Error("storage failed; the node must stop and recover from disk", "op", op, "err", err)
@@ -150,14 +172,79 @@ func (s *Storage) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
 	return s.hs, cs, nil
 }
 
-// Entries implements raft.Storage.
+// Entries implements raft.Storage. Entries older than the cache are read
+// from the WAL without holding the lock (see the package doc).
 func (s *Storage) Entries(lo, hi, maxBytes uint64) ([]*raftpb.Entry, error) {
+	for attempt := 0; ; attempt++ {
+		// The log may change under an optimistic read; after a few tries,
+		// hold off the writers.
+		exclusive := attempt >= optimisticReads
+		if exclusive {
+			s.wmu.Lock()
+		}
+		ents, done, err := s.readEntries(lo, hi, maxBytes, exclusive)
+		if exclusive {
+			s.wmu.Unlock()
+		}
+		if done || exclusive {
+			return ents, err
+		}
+	}
+}
+
+// optimisticReads is how many times Entries reads the WAL while writes may
+// change the log before it excludes them.
+const optimisticReads = 3
+
+// readEntries is one attempt at Entries; done is false if a write changed
+// the log while it read the WAL (never when exclusive: wmu is held).
+func (s *Storage) readEntries(lo, hi, maxBytes uint64, exclusive bool) (ents []*raftpb.Entry, done bool, err error) {
+	s.mu.Lock()
+	if err := s.usable(); err != nil {
+		s.mu.Unlock()
+		return nil, true, err
+	}
+	if err := s.ents.checkRange(lo, hi); err != nil || lo >= hi {
+		s.mu.Unlock()
+		return nil, true, err
+	}
+	cf := s.ents.cacheFirst()
+	if lo < cf && s.rewriting {
+		s.mu.Unlock()
+		return nil, false, nil
+	}
+	if lo >= cf {
+		defer s.mu.Unlock()
+		return s.ents.cached(lo, hi, maxBytes), true, nil
+	}
+	gen := s.ents.gen
+	s.mu.Unlock()
+
+	walHi := min(hi, cf)
+	ents, werr := s.wal.ReadEntries(lo, walHi, maxBytes)
+
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.usable(); err != nil {
-		return nil, err
+		return nil, true, err
 	}
-	return s.ents.entries(lo, hi, maxBytes)
+	if s.ents.gen != gen {
+		return nil, false, nil
+	}
+	if werr != nil {
+		if !exclusive && (errors.Is(werr, wal.ErrCompacted) || errors.Is(werr, wal.ErrUnavailable)) {
+			// A write in progress changed the WAL, not yet the memLog.
+			return nil, false, nil
+		}
+		return nil, true, s.failLocked("read entries from the WAL", werr)
+	}
+	if uint64(len(ents)) < walHi-lo || walHi == hi {
+		return ents, true, nil
+	}
+	if s.ents.cacheFirst() > walHi {
+		return nil, false, nil // evicted meanwhile
+	}
+	return limitSize(append(ents, s.ents.cached(walHi, hi, 1<<63)...), maxBytes), true, nil
 }
 
 // Term implements raft.Storage.
@@ -177,7 +264,7 @@ func (s *Storage) LastIndex() (uint64, error) {
 	if err := s.usable(); err != nil {
 		return 0, err
 	}
-	return s.ents.last(), nil
+	return s.ents.last, nil
 }
 
 // FirstIndex implements raft.Storage.

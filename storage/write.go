@@ -42,6 +42,9 @@ func (s *Storage) SaveReady(hs *raftpb.HardState, ents []*raftpb.Entry, sn *raft
 	if len(ents) > 0 {
 		s.mu.Lock()
 		err := s.ents.checkAppend(ents)
+		if err == nil && ents[0].GetIndex() <= s.ents.last {
+			s.startRewrite()
+		}
 		s.mu.Unlock()
 		if err != nil {
 			return err
@@ -56,6 +59,7 @@ func (s *Storage) SaveReady(hs *raftpb.HardState, ents []*raftpb.Entry, sn *raft
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ents.append(ents)
+	s.rewriting = false
 	if hs != nil {
 		s.hs = &raftpb.HardState{Term: hs.GetTerm(), Vote: hs.GetVote(), Commit: hs.GetCommit()}
 	}
@@ -80,6 +84,9 @@ func (s *Storage) saveSnapshot(sn *raftpb.Snapshot) error {
 	if err := s.syncThenSaveSnapshot(sn); err != nil {
 		return err
 	}
+	s.mu.Lock()
+	s.startRewrite()
+	s.mu.Unlock()
 	if err := s.wal.SaveSnapshotMarker(md.GetIndex(), md.GetTerm()); err != nil {
 		return s.fail("save snapshot marker", err)
 	}
@@ -88,7 +95,17 @@ func (s *Storage) saveSnapshot(sn *raftpb.Snapshot) error {
 	defer s.mu.Unlock()
 	s.snapshot = sn
 	s.ents.applySnapshot(md.GetIndex(), md.GetTerm())
+	s.rewriting = false
 	return nil
+}
+
+// startRewrite marks the start of a write that may replace or discard
+// entries in the WAL before it does so in ents (see Storage.rewriting).
+// Called with wmu and mu held; the writer clears rewriting when it updates
+// ents, or never if it fails (and every read fails from then on).
+func (s *Storage) startRewrite() {
+	s.rewriting = true
+	s.ents.gen++
 }
 
 // syncThenSaveSnapshot makes every earlier WAL write durable (a no-op
@@ -120,7 +137,7 @@ func (s *Storage) CreateSnapshot(index uint64, cs *raftpb.ConfState, data []byte
 	s.mu.Lock()
 	cur := s.snapshot
 	term, err := s.ents.term(index)
-	last := s.ents.last()
+	last := s.ents.last
 	s.mu.Unlock()
 	if index <= snapMeta(cur).Index {
 		return nil, fmt.Errorf("storage: create snapshot at index %d, not above the stored one at index %d: %w",
@@ -156,7 +173,7 @@ func (s *Storage) Compact(index uint64) error {
 		return err
 	}
 	s.mu.Lock()
-	offset, newest := s.ents.offset(), snapMeta(s.snapshot)
+	offset, newest := s.ents.offset, snapMeta(s.snapshot)
 	s.mu.Unlock()
 	if index <= offset {
 		return raft.ErrCompacted
@@ -199,7 +216,7 @@ func (s *Storage) Bootstrap(cs *raftpb.ConfState) error {
 		return fmt.Errorf("storage: bootstrap with configuration %v: no voters", cs)
 	}
 	s.mu.Lock()
-	cur, last, hs := s.snapshot.GetMetadata(), s.ents.last(), s.hs
+	cur, last, hs := s.snapshot.GetMetadata(), s.ents.last, s.hs
 	s.mu.Unlock()
 	if cur.GetIndex() > 0 || len(cur.GetConfState().GetVoters()) > 0 || last > 0 ||
 		hs.GetTerm() != 0 || hs.GetVote() != 0 || hs.GetCommit() != 0 {

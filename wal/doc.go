@@ -59,8 +59,8 @@
 // it are kept; otherwise the whole log is discarded and the next index is
 // the marker's index + 1. The latest hard state wins. Each segment's first
 // index must equal the next index at the end of the segment before it.
-// Recovery returns the entries after the last snapshot marker, which must
-// all be present.
+// Recovery returns the entries after the last snapshot marker (or the newest
+// of them, see below), which must all be present.
 //
 // # Torn tails and corruption
 //
@@ -102,6 +102,21 @@
 // k goes when some later segment's first index is at most index+1 (live
 // entries of a segment are below every later segment's first index).
 //
+// # Memory and reads
+//
 // In memory the WAL keeps, for each live entry, its term and the segment
 // and offset of its batch record (24 bytes an entry), rebuilt by recovery.
+// ReadEntries uses it to read entries back from the segments: it copies the
+// positions under the WAL's lock, a chunk at a time, and reads the records
+// through read-only handles of its own with the lock released, so reads
+// never hold up Save or an fsync. Records are never rewritten once their
+// position is known (writes only go after the last record), so a read
+// racing with appends sees the log as of when it copied the positions; if a
+// truncation or a discarding marker comes between two chunks it starts
+// again. A record that fails its checks is a *CorruptionError.
+//
+// Recovery replays every record but keeps in memory only the entries it
+// returns: all of those after the marker by default, or only the newest
+// within Options.RecoverBytes; Recovered.Terms gives the terms of all of
+// them as runs, so a caller can answer term queries without reading.
 package wal

@@ -24,13 +24,24 @@ func (h hardState) proto() *raftpb.HardState {
 // writes records and when recovery replays them, so that the WAL's view at
 // run time is exactly what recovery will rebuild.
 //
-// Invariants: next() > marker.Index; pos (and ents when kept) hold the live
-// entries first..next()-1, consecutive.
+// Invariants: next() > marker.Index; pos holds the live entries
+// first..next()-1, consecutive; ents[head:] (when kept) holds the newest
+// of them, a suffix of pos, whose PayloadSize sum entsBytes is at most
+// keepBytes unless keepBytes is 0 (no bound); ents[:head] are nil.
 type logState struct {
-	first  uint64
-	pos    []entryPos
-	ents   []*raftpb.Entry // only during recovery; parallel to pos
-	keep   bool            // keep ents
+	first uint64
+	pos   []entryPos
+	ents  []*raftpb.Entry // only during recovery; ents[head:] are the newest live entries
+	head  int
+	keep  bool // keep ents
+	// keepBytes bounds ents (0: keep every live entry): the oldest are
+	// dropped once their PayloadSize sum exceeds it.
+	keepBytes uint64
+	entsBytes uint64
+	// gen counts the changes that replace or discard live entries
+	// (truncations, markers that discard the log): positions copied under
+	// the lock stay valid while it is unchanged.
+	gen    uint64
 	marker SnapshotMarker
 	hs     hardState
 }
@@ -43,6 +54,17 @@ func (s *logState) term(index uint64) (uint64, bool) {
 		return 0, false
 	}
 	return s.pos[index-s.first].term, true
+}
+
+// termRuns returns the terms of the live entries from index lo on, as runs.
+func (s *logState) termRuns(lo uint64) []TermRun {
+	var runs []TermRun
+	for i := max(lo, s.first); i < s.next(); i++ {
+		if t := s.pos[i-s.first].term; len(runs) == 0 || runs[len(runs)-1].Term != t {
+			runs = append(runs, TermRun{Index: i, Term: t})
+		}
+	}
+	return runs
 }
 
 // checkTruncate reports whether a truncation at index is allowed.
@@ -58,14 +80,35 @@ func (s *logState) checkTruncate(index uint64) error {
 
 // truncate discards the entries at index and above.
 func (s *logState) truncate(index uint64) {
+	s.gen++
 	if index <= s.first {
-		s.first, s.pos, s.ents = index, s.pos[:0], s.ents[:0]
+		s.first, s.pos = index, s.pos[:0]
+		s.dropEnts()
 		return
 	}
-	s.pos = s.pos[:index-s.first]
-	if s.keep {
-		s.ents = s.ents[:index-s.first]
+	if kept := s.kept(); len(kept) > 0 {
+		entsFirst := s.next() - uint64(len(kept))
+		if index <= entsFirst {
+			s.dropEnts()
+		} else {
+			cut := s.head + int(index-entsFirst)
+			for _, e := range s.ents[cut:] {
+				s.entsBytes -= e.PayloadSize()
+			}
+			clear(s.ents[cut:])
+			s.ents = s.ents[:cut]
+		}
 	}
+	s.pos = s.pos[:index-s.first]
+}
+
+// kept returns the kept entries: the newest live ones.
+func (s *logState) kept() []*raftpb.Entry { return s.ents[s.head:] }
+
+// dropEnts forgets the kept entries.
+func (s *logState) dropEnts() {
+	clear(s.ents)
+	s.ents, s.head, s.entsBytes = s.ents[:0], 0, 0
 }
 
 // checkAppend reports whether entries may be appended starting at index.
@@ -78,8 +121,25 @@ func (s *logState) checkAppend(index uint64) error {
 
 func (s *logState) append(p entryPos, e *raftpb.Entry) {
 	s.pos = append(s.pos, p)
-	if s.keep {
-		s.ents = append(s.ents, e)
+	if !s.keep {
+		return
+	}
+	s.ents = append(s.ents, e)
+	s.entsBytes += e.PayloadSize()
+	if s.keepBytes == 0 || s.entsBytes <= s.keepBytes {
+		return
+	}
+	for s.head < len(s.ents) && s.entsBytes > s.keepBytes {
+		s.entsBytes -= s.ents[s.head].PayloadSize()
+		s.ents[s.head] = nil
+		s.head++
+	}
+	if s.head > len(s.ents)/2 {
+		// Move the kept entries to the front (amortized: at most once per
+		// as many appends as there are kept entries).
+		k := copy(s.ents, s.ents[s.head:])
+		clear(s.ents[k:])
+		s.ents, s.head = s.ents[:k], 0
 	}
 }
 
@@ -114,5 +174,7 @@ func (s *logState) applyMarker(m SnapshotMarker) {
 		// cut), and the entries before it are in compacted segments.
 		return
 	}
-	s.first, s.pos, s.ents = m.Index+1, s.pos[:0], s.ents[:0]
+	s.gen++
+	s.first, s.pos = m.Index+1, s.pos[:0]
+	s.dropEnts()
 }

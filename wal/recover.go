@@ -16,8 +16,23 @@ type Recovered struct {
 	// Snapshot is the last snapshot marker saved (zero if none was).
 	Snapshot SnapshotMarker
 	// Entries are the log's entries after the snapshot marker, consecutive
-	// from Snapshot.Index+1.
+	// and ending at LastIndex: all of them, from Snapshot.Index+1, unless
+	// Options.RecoverBytes is set, in which case only the newest ones whose
+	// PayloadSize sum is at most RecoverBytes (the others can be read with
+	// ReadEntries).
 	Entries []*raftpb.Entry
+	// LastIndex is the index of the last entry (Snapshot.Index when no
+	// entry follows the marker).
+	LastIndex uint64
+	// Terms are the terms of the entries after the snapshot marker, as runs
+	// (empty when there is none).
+	Terms []TermRun
+}
+
+// TermRun says that the entries from Index up to the next run's Index (or
+// the last index) have term Term.
+type TermRun struct {
+	Index, Term uint64
 }
 
 // Exist reports whether dir holds at least one segment.
@@ -60,7 +75,7 @@ func Open(fs vfs.FS, dir string, meta Meta, opts Options) (*WAL, *Recovered, err
 	if err != nil {
 		return nil, nil, err
 	}
-	w.st.keep = true
+	w.st.keep, w.st.keepBytes = true, uint64(opts.RecoverBytes)
 	var lastScan scanResult
 	for i, s := range segs {
 		if lastScan, err = w.replaySegment(s, i == 0, i == len(segs)-1); err != nil {
@@ -75,7 +90,9 @@ func Open(fs vfs.FS, dir string, meta Meta, opts Options) (*WAL, *Recovered, err
 	if err := w.openLast(lastScan); err != nil {
 		return nil, nil, err
 	}
-	w.st.keep, w.st.ents = false, nil
+	w.st.keep, w.st.keepBytes = false, 0
+	w.st.dropEnts()
+	w.st.ents = nil
 	return w, rec, nil
 }
 
@@ -176,7 +193,7 @@ func (w *WAL) replay(seq uint64, off int64, typ byte, payload []byte) error {
 }
 
 // recovered checks that the entries after the snapshot marker are all
-// present and returns them.
+// present and returns them (the newest of them, if they are bounded).
 func (w *WAL) recovered() (*Recovered, error) {
 	st := &w.st
 	m := st.marker
@@ -185,10 +202,15 @@ func (w *WAL) recovered() (*Recovered, error) {
 			"entries %d to %d are missing: the snapshot marker is at index %d and the oldest segment %s starts at index %d",
 			m.Index+1, st.first-1, m.Index, w.segs[0].name(), st.first)}
 	}
-	rec := &Recovered{HardState: st.hs.proto(), Snapshot: m}
-	if m.Index+1 < st.next() {
-		rec.Entries = append([]*raftpb.Entry(nil), st.ents[m.Index+1-st.first:]...)
+	rec := &Recovered{HardState: st.hs.proto(), Snapshot: m, LastIndex: st.next() - 1}
+	kept := st.kept()
+	if keptFirst := st.next() - uint64(len(kept)); keptFirst <= m.Index {
+		kept = kept[m.Index+1-keptFirst:]
 	}
+	if len(kept) > 0 {
+		rec.Entries = append([]*raftpb.Entry(nil), kept...)
+	}
+	rec.Terms = st.termRuns(m.Index + 1)
 	return rec, nil
 }
 

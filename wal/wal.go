@@ -34,6 +34,13 @@ type Options struct {
 	// goes into one segment, which then grows beyond it). Default
 	// DefaultSegmentBytes; at least 4096.
 	SegmentBytes int64
+	// RecoverBytes bounds the entries Open keeps in memory while it replays
+	// the segments and returns in Recovered.Entries: if positive, only the
+	// newest entries after the snapshot marker whose
+	// raftpb.Entry.PayloadSize sum is at most RecoverBytes (possibly none);
+	// the older ones can be read with ReadEntries. 0 (the default): every
+	// entry after the marker. Not negative.
+	RecoverBytes int64
 	// Logger receives the WAL's few log lines (segment cuts at debug, torn
 	// tails repaired at warn, the failure at error). Default: discard.
 	Logger *slog.Logger
@@ -54,6 +61,9 @@ func (o Options) Validate() error {
 	var errs []error
 	if o.SegmentBytes != 0 && o.SegmentBytes < minSegmentBytes {
 		errs = append(errs, fmt.Errorf("wal: SegmentBytes = %d, want 0 (default) or at least %d", o.SegmentBytes, minSegmentBytes))
+	}
+	if o.RecoverBytes < 0 {
+		errs = append(errs, fmt.Errorf("wal: RecoverBytes = %d, want 0 (every entry) or positive", o.RecoverBytes))
 	}
 	return errors.Join(errs...)
 }

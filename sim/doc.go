@@ -19,9 +19,28 @@
 //
 // # Nodes and persistence
 //
-// A node has a durable raft.MemoryStorage (it survives crashes; it is also
+// A node has a durable store (durable.go; it survives crashes; it is also
 // the node's Config.Storage) and, while up, a RawNode, an inbox and a KV
-// state machine. Every live node ticks once per tick. The Ready loop
+// state machine. Every live node ticks once per tick.
+//
+// The store is one of two backends, chosen per seed (Options.Backend;
+// BackendAuto picks by a hash of the seed, half the seeds each, without
+// drawing from the run's generator, so the memory seeds run as they did
+// before the backends existed; the "start" note and the stats line name
+// it): a raft.MemoryStorage that survives crashes whole, or the real
+// package storage (WAL and snapshot files) on the node's own vfs.MemFS,
+// under a vfs.FaultFS, in directory /n<id>, with storage.Options drawn by
+// the seed (4 KiB, 16 KiB or 1 MiB WAL segments, one or two snapshot
+// files kept). Initial voters Bootstrap it with the initial configuration;
+// joining nodes start with it empty. The Ready is written with
+// SaveReady(HardState, Entries, Snapshot, MustSync), so a Ready without
+// MustSync (a commit index) is written but not synced; application
+// snapshots go through CreateSnapshot and Compact. Any storage error (none
+// happens without injected faults) fails the run (checker
+// "persistence"). A crash closes nothing: the node's disk becomes
+// MemFS.Crash() (what was synced) and storage.Open recovers the storage
+// from it at once, so that the durability checks that follow a crash
+// judge what the disk really kept, and every crash exercises recovery. The Ready loop
 // follows the contract documented on raft.Ready, like a synchronous
 // replica:
 //
@@ -31,9 +50,9 @@
 //     and client requests still reach the RawNode, which allows steps
 //     between Ready and Advance). A Ready without MustSync completes at
 //     once.
-//  3. On completion the Snapshot (MemoryStorage.ApplySnapshot), Entries
-//     (MemoryStorage.Append) and HardState are written to the durable
-//     storage, MessagesAfterPersist are sent, the state machine is restored
+//  3. On completion the Snapshot, Entries and HardState are written to
+//     the durable store (MemoryStorage.ApplySnapshot, Append and
+//     SetHardState, or storage.SaveReady), MessagesAfterPersist are sent, the state machine is restored
 //     from the Snapshot's data, CommittedEntries are applied, ReadStates
 //     are served once their index is applied, and Advance is called; then
 //     the inbox is stepped.
@@ -44,7 +63,11 @@
 // Readys that need an fsync during the fault phase, in the churn profiles)
 // writes only the first steps of a Ready, in the documented order (the
 // snapshot but not the entries, the entries but not the HardState), then
-// crashes. A restart builds a new RawNode on the same storage with Applied
+// crashes. On the real storage it runs SaveReady with the disk crashing
+// (FaultFS.CrashAfter) after 0..2 file operations (0..5 with a snapshot),
+// tears the last write that reached the disk to a random prefix if it is
+// not synced (MemFS.TearLastWrite), and crashes: the WAL must cut the torn
+// tail. A restart builds a new RawNode on the same storage with Applied
 // set to the durable snapshot's index (the state machine is rebuilt from
 // the snapshot's data, then by re-applying the committed entries after
 // it; the log may start below the snapshot, as compaction keeps a tail)
@@ -80,7 +103,14 @@
 // members.
 //
 // Initial voters start with SetConfState(Voters: initial voters) on their
-// durable storage.
+// durable storage (Bootstrap on the real storage).
+//
+// On the real storage, a new node joins only once every voter of the
+// leader's configuration has a snapshot above index 0 (and with churn,
+// seeds without snapshots take one at each node's first applied entry):
+// a leader that never took a snapshot sends a joining node its bootstrap
+// snapshot at index 0, which storage.SaveReady refuses as not newer than
+// the empty storage's own snapshot at index 0 (MemoryStorage accepts it).
 //
 // A leader removed by a change does not step down at once when it applies
 // it: the other voters may not know yet that the change is committed (the
@@ -271,5 +301,7 @@
 //
 // TestSim runs seeds 1..-seeds (default 300; CI passes -seeds=2000) on
 // GOMAXPROCS workers, -ticks ticks each (default 3000), and prints "sim:"
-// summary lines.
+// summary lines, among them the backends with the mean wall time of a
+// seed on each. -backend=memory or -backend=storage (also for the profile
+// tests and ironsim) runs every seed on one backend.
 package sim

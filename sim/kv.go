@@ -43,7 +43,7 @@ func (kv *kvState) apply(cmd check.KVCommand) bool {
 // overlay is a node's log while a Ready is being persisted: the durable log
 // with the Ready's entries on top. It implements check.Log.
 type overlay struct {
-	base *raft.MemoryStorage
+	base check.Log
 	ents []*raftpb.Entry
 }
 

@@ -6,14 +6,15 @@ import (
 	"github.com/ironraft/ironraft/internal/check"
 	"github.com/ironraft/ironraft/raft"
 	"github.com/ironraft/ironraft/raftpb"
+	"github.com/ironraft/ironraft/storage"
 )
 
-// node is one simulated server: a durable MemoryStorage that survives
-// crashes, and (while up) a RawNode, an inbox and a KV state machine that
-// do not.
+// node is one simulated server: a durable store that survives crashes
+// (durable.go), and (while up) a RawNode, an inbox and a KV state machine
+// that do not.
 type node struct {
 	id      uint64
-	durable *raft.MemoryStorage
+	durable store
 
 	up bool
 	// inc counts incarnations; events for an older one are ignored.
@@ -76,11 +77,32 @@ type node struct {
 // newNode returns node id with empty durable storage; an initial voter's
 // storage holds the bootstrap configuration.
 func (s *Sim) newNode(id uint64, voters []uint64) *node {
-	ms := raft.NewMemoryStorage()
-	if len(voters) > 0 {
-		ms.SetConfState(&raftpb.ConfState{Voters: voters})
+	n := &node{id: id, removedLeaderSince: -1}
+	if s.p.backend != BackendStorage {
+		ms := raft.NewMemoryStorage()
+		if len(voters) > 0 {
+			ms.SetConfState(&raftpb.ConfState{Voters: voters})
+		}
+		n.durable = memStore{ms}
+		return n
 	}
-	return &node{id: id, durable: ms, removedLeaderSince: -1}
+	d, err := newDiskStore(id, storage.Options{SegmentBytes: s.p.segBytes, SnapshotsKept: s.p.snapsKept})
+	if err == nil && len(voters) > 0 {
+		err = d.Bootstrap(&raftpb.ConfState{Voters: voters})
+	}
+	if err != nil {
+		s.fail(check.Failf(check.PersistenceName, "node %d: create its storage: %v", id, err))
+	}
+	n.durable = d
+	return n
+}
+
+// persistErr reports a write to n's durable store that failed: storage
+// errors are fatal for the node, and none happens without injected faults.
+func (s *Sim) persistErr(n *node, what string, err error) {
+	if err != nil {
+		s.fail(check.Failf(check.PersistenceName, "node %d: %s: %v", n.id, what, err))
+	}
 }
 
 // start creates the node's RawNode from its durable storage, with a fresh
@@ -154,6 +176,15 @@ func (s *Sim) crashFor(n *node, kind faultKind, down int, loseSent bool) {
 	}
 	s.tr.add(trRec{at: s.now, kind: trCrash, a: n.id, b: inFsync})
 	n.up, n.rn, n.busy, n.inbox = false, nil, false, nil
+	if d, ok := n.durable.(*diskStore); ok {
+		// Only what was synced survives; recover the storage from it now,
+		// so that the checks below judge what the disk really holds.
+		s.stats.StorageOpens++
+		if err := d.crash(); err != nil {
+			s.fail(check.Failf(check.PersistenceName, "node %d cannot recover its storage after a crash at t=%d: %v", n.id, s.now, err))
+			return
+		}
+	}
 	n.rd = raft.Ready{}
 	n.inc++
 	n.role, n.lead = raft.StateFollower, 0
@@ -274,24 +305,16 @@ func (s *Sim) finishReady(n *node, rd raft.Ready) {
 	if s.tornPersist(n, rd) {
 		return
 	}
-	if rd.Snapshot != nil {
-		if err := n.durable.ApplySnapshot(rd.Snapshot); err != nil {
-			s.fail(check.Failf(check.PersistenceName, "node %d: apply snapshot: %v", n.id, err))
-		}
-	}
-	if err := n.durable.Append(rd.Entries); err != nil {
-		s.fail(check.Failf(check.PersistenceName, "node %d: append: %v", n.id, err))
-	}
+	prevHS, _, _ := n.durable.InitialState()
+	s.persistErr(n, "persist Ready", n.durable.save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync))
 	if n.crashOnPersist && len(rd.Entries) > 0 && n.role == raft.StateLeader && !s.healed {
 		n.crashOnPersist = false
 		s.schedule(event{at: s.now, kind: evCrash, node: n.id, inc: n.inc, fault: fTailCrash, loseSent: true,
 			down: n.crashDown})
 	}
-	prevHS, _, _ := n.durable.InitialState()
 	oldCommit := prevHS.GetCommit()
 	if hs := rd.HardState; hs != nil {
 		old := prevHS
-		n.durable.SetHardState(hs)
 		if n.role == raft.StateLeader && hs.GetCommit() > old.GetCommit() && !s.healed &&
 			s.p.crashOnCommit > 0 && s.rng.Float64() < s.p.crashOnCommit {
 			s.schedule(event{at: s.now + int64(s.rng.IntN(3)), kind: evCrash, node: n.id, inc: n.inc, fault: fCommitCrash})

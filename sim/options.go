@@ -57,6 +57,9 @@ type Options struct {
 	// leader steps down, snapshot install above commit), to see which
 	// end-to-end checker catches a bug that breaks them.
 	SkipMembershipRules bool
+	// Backend selects the nodes' durable storage; BackendAuto (the zero
+	// value) lets the seed choose.
+	Backend Backend
 	// LinearizabilityTimeout bounds the porcupine check; 0 means 20s. A
 	// check that times out fails the run.
 	LinearizabilityTimeout time.Duration
@@ -136,6 +139,12 @@ type params struct {
 	// tornPersist is the probability that a node crashes in the middle of
 	// persisting a Ready that needs an fsync.
 	tornPersist float64
+
+	// backend is the nodes' durable storage; with BackendStorage,
+	// segBytes and snapsKept are its storage.Options.
+	backend   Backend
+	segBytes  int64
+	snapsKept int
 
 	clients  int
 	thinkMax int
@@ -234,6 +243,19 @@ func drawParams(r *rand.Rand, o Options) params {
 		p.wPartition, p.wCrash, p.wLeaderCrash, p.wHeal = 3, 1, 1, 1
 		p.partMin, p.partMax = 20, 80
 		p.snapGap, p.snapTail = pick(r, 3, 5), pick(r, 0, 1)
+	}
+	p.backend = o.Backend
+	if p.backend == BackendAuto {
+		p.backend = BackendMemory
+		if storageSeed(o.Seed) {
+			p.backend = BackendStorage
+		}
+	}
+	if p.backend == BackendStorage {
+		// Small segments so that runs cross segment boundaries and
+		// compaction deletes segments; one snapshot file kept or two.
+		p.segBytes = pick[int64](r, 4096, 16384, 1<<20)
+		p.snapsKept = pick(r, 1, 2, 2)
 	}
 	if o.tune != nil {
 		o.tune(&p)

@@ -13,9 +13,10 @@ func TestBugHuntProfileCorrectCore(t *testing.T) {
 	for i := 1; i <= n; i++ {
 		seeds = append(seeds, uint64(i))
 	}
+	backend := backendFlag(t)
 	start := time.Now()
 	results := runSeeds(seeds, func(seed uint64) Options {
-		return Options{Seed: seed, Ticks: 1500, Profile: ProfileBugHunt}
+		return Options{Seed: seed, Ticks: 1500, Profile: ProfileBugHunt, Backend: backend}
 	})
 	var total Stats
 	for _, r := range results {
@@ -52,9 +53,10 @@ func TestChurnProfile(t *testing.T) {
 			for i := 1; i <= n; i++ {
 				seeds = append(seeds, uint64(i))
 			}
+			backend := backendFlag(t)
 			start := time.Now()
 			results := runSeeds(seeds, func(seed uint64) Options {
-				return Options{Seed: seed, Ticks: 1500, Profile: prof.p}
+				return Options{Seed: seed, Ticks: 1500, Profile: prof.p, Backend: backend}
 			})
 			var total Stats
 			for _, r := range results {
@@ -64,8 +66,9 @@ func TestChurnProfile(t *testing.T) {
 				}
 			}
 			elapsed := time.Since(start)
-			t.Logf("sim: %s profile, no bugs: %d seeds in %v (%.1f seeds/s); %s; faults: %s",
-				prof.name, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), total.ChurnSummary(), total.FaultSummary())
+			t.Logf("sim: %s profile, no bugs: %d seeds in %v (%.1f seeds/s); %s; faults: %s; backends: %s",
+				prof.name, n, elapsed.Round(time.Millisecond), float64(n)/elapsed.Seconds(), total.ChurnSummary(), total.FaultSummary(),
+				total.BackendSummary(n))
 			if n >= 10 && (total.ConfChanges == 0 || total.SnapInstalls == 0) {
 				t.Errorf("churn profile made %d configuration changes and installed %d snapshots; want some of each", total.ConfChanges, total.SnapInstalls)
 			}

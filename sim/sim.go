@@ -110,6 +110,9 @@ func Run(o Options) (res Result) {
 		}
 		res = s.result()
 		res.Stats.Wall = time.Since(start)
+		if res.Stats.Backend == BackendStorage {
+			res.Stats.StorageSeeds, res.Stats.StorageWall = 1, res.Stats.Wall
+		}
 	}()
 	s.run()
 	return res
@@ -122,6 +125,7 @@ func newSim(o Options) *Sim {
 	s.tr.keep = o.KeepTrace
 	s.stats.Nodes = s.p.nodes
 	s.stats.Lease = s.p.lease
+	s.stats.Backend = s.p.backend
 	var voters []uint64
 	for i := 1; i <= s.p.pool; i++ {
 		s.ids = append(s.ids, uint64(i))
@@ -164,7 +168,7 @@ func (s *Sim) fail(err error) {
 }
 
 func (s *Sim) run() {
-	s.note("start: %d nodes (pool %d), params %+v", s.p.nodes, s.p.pool, s.p)
+	s.note("start: %d nodes (pool %d), backend %s, params %+v", s.p.nodes, s.p.pool, s.p.backend, s.p)
 	for _, n := range s.nodes[:s.p.nodes] {
 		s.start(n)
 	}

@@ -12,12 +12,22 @@ import (
 )
 
 var (
-	flagSeed  = flag.Uint64("seed", 0, "run only this seed (0: run seeds 1..-seeds)")
-	flagSeeds = flag.Int("seeds", 300, "number of seeds TestSim runs")
-	flagTicks = flag.Int("ticks", DefaultTicks, "ticks per seed")
-	flagNodes = flag.Int("nodes", 0, "cluster size (3, 5, 7; 0: chosen by the seed)")
-	flagTrace = flag.Bool("trace", false, "print the full event trace of each seed run with -seed")
+	flagSeed    = flag.Uint64("seed", 0, "run only this seed (0: run seeds 1..-seeds)")
+	flagSeeds   = flag.Int("seeds", 300, "number of seeds TestSim runs")
+	flagTicks   = flag.Int("ticks", DefaultTicks, "ticks per seed")
+	flagNodes   = flag.Int("nodes", 0, "cluster size (3, 5, 7; 0: chosen by the seed)")
+	flagTrace   = flag.Bool("trace", false, "print the full event trace of each seed run with -seed")
+	flagBackend = flag.String("backend", "auto", "durable storage of the nodes: auto (chosen by the seed), memory or storage")
 )
+
+// backendFlag parses -backend.
+func backendFlag(t *testing.T) Backend {
+	b, ok := ParseBackend(*flagBackend)
+	if !ok {
+		t.Fatalf("-backend %q: want auto, memory or storage", *flagBackend)
+	}
+	return b
+}
 
 // runSeeds runs the seeds in parallel on GOMAXPROCS workers; each seed is
 // deterministic on its own. Results come back in seed order.
@@ -52,9 +62,10 @@ func TestSim(t *testing.T) {
 		}
 	}
 	keep := *flagSeed != 0 && (*flagTrace || testing.Verbose())
+	backend := backendFlag(t)
 	start := time.Now()
 	results := runSeeds(seeds, func(seed uint64) Options {
-		return Options{Seed: seed, Ticks: *flagTicks, Nodes: *flagNodes, KeepTrace: keep}
+		return Options{Seed: seed, Ticks: *flagTicks, Nodes: *flagNodes, KeepTrace: keep, Backend: backend}
 	})
 	elapsed := time.Since(start)
 	var total Stats
@@ -79,14 +90,15 @@ func TestSim(t *testing.T) {
 // summaryLine is the one-line description of a run.
 func summaryLine(r Result) string {
 	st := r.Stats
-	return fmt.Sprintf("nodes=%d lease=%v terms=%d leaders=%d committed=%d faults=%d [%s] crashes=%d (in fsync %d) %s ops %s checks=%d hash=%016x",
-		st.Nodes, st.Lease, st.MaxTerm, st.Leaders, st.Committed, st.TotalFaults(), st.FaultSummary(),
+	return fmt.Sprintf("backend=%s nodes=%d lease=%v terms=%d leaders=%d committed=%d faults=%d [%s] crashes=%d (in fsync %d) %s ops %s checks=%d hash=%016x",
+		st.Backend, st.Nodes, st.Lease, st.MaxTerm, st.Leaders, st.Committed, st.TotalFaults(), st.FaultSummary(),
 		st.Crashes, st.CrashesInFsync, st.ChurnSummary(), st.OpsSummary(), st.Checks, r.TraceHash)
 }
 
 func logSummary(t *testing.T, seeds, failed int, elapsed time.Duration, total Stats) {
 	t.Logf("sim: seeds=%d failed=%d in %v: %.1f seeds/s on GOMAXPROCS=%d", seeds, failed,
 		elapsed.Round(time.Millisecond), float64(seeds)/elapsed.Seconds(), runtime.GOMAXPROCS(0))
+	t.Logf("sim: backends: %s", total.BackendSummary(seeds))
 	t.Logf("sim: ticks=%d messages=%d delivered=%d dropped=%d duplicated=%d", total.Ticks, total.Messages,
 		total.Delivered, total.Dropped, total.Duplicated)
 	t.Logf("sim: faults: %s; crashes=%d (during fsync %d) restarts=%d", total.FaultSummary(), total.Crashes,
@@ -115,12 +127,20 @@ func TestDeterminism(t *testing.T) {
 		}
 	}
 	for _, prof := range []Profile{ProfileChurn, ProfileChurnHunt} {
-		a := Run(Options{Seed: 7, Ticks: 1500, Profile: prof})
-		b := Run(Options{Seed: 7, Ticks: 1500, Profile: prof})
-		if a.TraceHash != b.TraceHash || a.Stats.ConfChanges != b.Stats.ConfChanges {
-			t.Errorf("profile %d seed 7: trace hash %016x then %016x (conf changes %d, %d): the run is not deterministic",
-				prof, a.TraceHash, b.TraceHash, a.Stats.ConfChanges, b.Stats.ConfChanges)
+		for _, backend := range []Backend{BackendMemory, BackendStorage} {
+			a := Run(Options{Seed: 7, Ticks: 1500, Profile: prof, Backend: backend})
+			b := Run(Options{Seed: 7, Ticks: 1500, Profile: prof, Backend: backend})
+			if a.TraceHash != b.TraceHash || a.Stats.ConfChanges != b.Stats.ConfChanges || a.Stats.StorageOpens != b.Stats.StorageOpens {
+				t.Errorf("profile %d backend %s seed 7: trace hash %016x then %016x (conf changes %d, %d): the run is not deterministic",
+					prof, backend, a.TraceHash, b.TraceHash, a.Stats.ConfChanges, b.Stats.ConfChanges)
+			}
+			if a.Err != nil {
+				t.Errorf("profile %d backend %s seed 7: %s", prof, backend, a.Report())
+			}
 		}
+	}
+	if !storageSeed(1) && !storageSeed(2) && !storageSeed(3) && !storageSeed(42) {
+		t.Errorf("no seed of the first loop runs on the real storage")
 	}
 	if Run(Options{Seed: 1, Ticks: 1500}).TraceHash == Run(Options{Seed: 2, Ticks: 1500}).TraceHash {
 		t.Errorf("seeds 1 and 2 have the same trace hash")

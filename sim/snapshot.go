@@ -1,11 +1,13 @@
 package sim
 
 import (
+	"errors"
 	"hash/fnv"
 
 	"github.com/ironraft/ironraft/internal/check"
 	"github.com/ironraft/ironraft/raft"
 	"github.com/ironraft/ironraft/raftpb"
+	"github.com/ironraft/ironraft/vfs"
 )
 
 // Snapshots and compaction.
@@ -20,28 +22,63 @@ import (
 
 // maybeCompact takes a snapshot of n at its applied index and compacts.
 func (s *Sim) maybeCompact(n *node) {
-	if s.p.snapGap <= 0 || !n.up {
+	if !n.up {
 		return
 	}
 	snap, _ := n.durable.Snapshot()
-	if n.applied < snap.GetMetadata().GetIndex()+uint64(s.p.snapGap) {
+	// firstOnly: a node on the real storage with churn but without
+	// snapshots takes one snapshot, at its first applied entry, and
+	// compacts nothing (see joinable).
+	firstOnly := s.p.snapGap <= 0 && s.p.churn && s.p.backend == BackendStorage &&
+		snap.GetMetadata().GetIndex() == 0 && n.applied > 0
+	if !firstOnly && (s.p.snapGap <= 0 || n.applied < snap.GetMetadata().GetIndex()+uint64(s.p.snapGap)) {
 		return
 	}
 	data := n.kv.encode()
-	created, err := n.durable.CreateSnapshot(n.applied, n.rn.ConfState(), data)
+	created, err := n.durable.createSnapshot(n.applied, n.rn.ConfState(), data)
 	if err != nil {
 		s.fail(check.Failf(check.PersistenceName, "node %d: create snapshot at %d: %v", n.id, n.applied, err))
 		return
 	}
 	s.stats.SnapCreates++
 	s.snapshotData(n.id, created.GetMetadata().GetIndex(), data)
+	if firstOnly {
+		s.note("n%d first snapshot at %d", n.id, n.applied)
+		return
+	}
 	tail := uint64(s.rng.IntN(s.p.snapTail + 1))
 	if ci := n.applied - min(tail, n.applied); ci > 0 {
 		// ErrCompacted (nothing new to drop) is fine.
-		_ = n.durable.Compact(ci)
+		if err := n.durable.compact(ci); !errors.Is(err, raft.ErrCompacted) {
+			s.persistErr(n, sprintf("compact to %d", ci), err)
+		}
 	}
 	first, _ := n.durable.FirstIndex()
 	s.note("n%d snapshot at %d (%s), log from %d", n.id, n.applied, check.ConfigOf(created.GetMetadata().GetConfState()), first)
+}
+
+// joinable reports whether a new node may join a cluster whose leader has
+// configuration cfg. Always with MemoryStorage. With the real storage, only
+// once every voter of cfg has a snapshot above index 0: a leader that never
+// took one sends a joining node its bootstrap snapshot (index 0, the
+// initial configuration), which storage.SaveReady refuses as not newer
+// than the joining node's empty snapshot at index 0
+// (raft.ErrSnapshotOutOfDate), where MemoryStorage.ApplySnapshot accepts
+// it; Bootstrap cannot stand in, as the node has persisted a term by
+// then. Until storage accepts that snapshot, the simulator keeps clear of
+// it.
+func (s *Sim) joinable(cfg check.Config) bool {
+	if s.p.backend != BackendStorage {
+		return true
+	}
+	ok := true
+	for _, set := range []map[uint64]bool{cfg.Voters, cfg.Outgoing} {
+		for id := range set {
+			snap, _ := s.node(id).durable.Snapshot()
+			ok = ok && snap.GetMetadata().GetIndex() > 0
+		}
+	}
+	return ok
 }
 
 // snapshotData checks that every snapshot taken at index i holds the same
@@ -96,22 +133,29 @@ func (s *Sim) installSnapshot(n *node, snap *raftpb.Snapshot) {
 	s.advanceConfig(n, md.GetIndex(), n.cfg)
 }
 
-// tornPersist, with the profile's probability, persists only the first
-// steps of n's Ready (snapshot, then entries, then HardState, in the
-// documented order) and crashes n: a crash in the middle of a write.
+// tornPersist, with the profile's probability, persists only part of n's
+// Ready and crashes n: a crash in the middle of a write. With
+// MemoryStorage, the first steps of the Ready (snapshot, then entries, then
+// HardState, in the documented order); with the real storage, see
+// tornDiskPersist.
 func (s *Sim) tornPersist(n *node, rd raft.Ready) bool {
 	if s.healed || s.p.tornPersist == 0 || !rd.MustSync || s.rng.Float64() >= s.p.tornPersist {
 		return false
 	}
+	if d, ok := n.durable.(*diskStore); ok {
+		s.tornDiskPersist(n, d, rd)
+		return true
+	}
+	ms := n.durable.(memStore)
 	var steps []func()
 	if rd.Snapshot != nil {
-		steps = append(steps, func() { _ = n.durable.ApplySnapshot(rd.Snapshot) })
+		steps = append(steps, func() { _ = ms.ApplySnapshot(rd.Snapshot) })
 	}
 	if len(rd.Entries) > 0 {
-		steps = append(steps, func() { _ = n.durable.Append(rd.Entries) })
+		steps = append(steps, func() { _ = ms.Append(rd.Entries) })
 	}
 	if rd.HardState != nil {
-		steps = append(steps, func() { n.durable.SetHardState(rd.HardState) })
+		steps = append(steps, func() { ms.SetHardState(rd.HardState) })
 	}
 	if len(steps) == 0 {
 		return false
@@ -124,6 +168,43 @@ func (s *Sim) tornPersist(n *node, rd raft.Ready) bool {
 	s.crash(n, fTornPersist)
 	return true
 }
+
+// tornDiskPersist writes n's Ready through the real storage with the disk
+// crashing after 0..2 mutating file operations (a write, a sync, a
+// rename...; 0..tornOpsMax-1 for a Ready with a snapshot), then tears the last write that reached the disk if it is
+// not synced (MemFS.TearLastWrite: a random prefix of it survives; that may
+// be the unsynced write of an earlier Ready without MustSync), and crashes
+// n, which recovers from what the disk kept. The storage's error from the
+// crash point is expected.
+func (s *Sim) tornDiskPersist(n *node, d *diskStore, rd raft.Ready) {
+	ops := 3 // a Ready without a snapshot: one WAL write, one sync
+	if rd.Snapshot != nil {
+		ops = tornOpsMax
+	}
+	k := s.rng.IntN(ops)
+	d.fault.CrashAfter(k)
+	err := d.SaveReady(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync)
+	if err != nil && !errors.Is(err, vfs.ErrCrashed) {
+		s.persistErr(n, "persist Ready (torn)", err)
+	}
+	torn := -1
+	if d.sized.lastWrite > 0 {
+		t := s.rng.IntN(d.sized.lastWrite + 1)
+		if d.mem.TearLastWrite(t) == nil {
+			torn = t
+			s.stats.TornTears++
+		}
+	}
+	s.stats.TornWrites++
+	s.note("n%d crashes persisting its Ready (disk crash after %d ops, saved: %v, last write torn to %d of %d bytes (-1: synced))",
+		n.id, k, err == nil, torn, d.sized.lastWrite)
+	s.crash(n, fTornPersist)
+}
+
+// tornOpsMax bounds the mutating file operations a torn persist lets
+// through: a Ready is usually one write and one sync, a snapshot adds a
+// file (create, write, sync, rename, directory sync) and a WAL marker.
+const tornOpsMax = 6
 
 // reportSnap tells the sender of a MsgSnap (if it is still the incarnation
 // that sent it) whether it arrived.

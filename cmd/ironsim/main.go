@@ -9,6 +9,7 @@
 //	go run ./cmd/ironsim -bug CommitPreviousTermByCount -profile bughunt -seeds 500
 //	go run ./cmd/ironsim -bug CommitPreviousTermByCount -profile bughunt -e2e -seeds 20
 //	go run ./cmd/ironsim -profile churn -seeds 200
+//	go run ./cmd/ironsim -profile churn -backend storage -seeds 200
 //	go run ./cmd/ironsim -bug CountLearnerVotes -profile churnhunt -seeds 50
 package main
 
@@ -35,6 +36,7 @@ func main() {
 		bug     = flag.String("bug", "", "inject a protocol bug: "+strings.Join(sim.BugNames(), ", "))
 		profile = flag.String("profile", "default", "fault profile: default, bughunt, churn or churnhunt")
 		quiet   = flag.Bool("q", false, "print only failures and the summary")
+		backend = flag.String("backend", "auto", "durable storage of the nodes: auto (the seed chooses: half the seeds), memory (raft.MemoryStorage) or storage (package storage on a crash-simulating in-memory file system)")
 		e2e     = flag.Bool("e2e", false, "turn off the Ready contract, leader commit rule and membership rule checks, so that an end-to-end checker has to catch a bug")
 	)
 	flag.Parse()
@@ -44,6 +46,12 @@ func main() {
 	}
 	base := sim.Options{Nodes: *nodes, Ticks: *ticks, KeepTrace: *trace, SkipReadyContract: *e2e, SkipCommitRule: *e2e,
 		SkipMembershipRules: *e2e}
+	b, ok := sim.ParseBackend(*backend)
+	if !ok {
+		fmt.Fprintf(os.Stderr, "ironsim: -backend %q: want auto, memory or storage\n", *backend)
+		os.Exit(2)
+	}
+	base.Backend = b
 	if *bug != "" {
 		b, ok := sim.BugByName(*bug)
 		if !ok {
@@ -117,8 +125,8 @@ func run(base sim.Options, seeds []uint64, quiet bool) int {
 			failed = append(failed, r.Seed)
 		}
 		if !quiet || r.Err != nil {
-			fmt.Printf("seed %d: %s nodes=%d terms=%d leaders=%d committed=%d faults=%d [%s] crashes=%d %s ops %s checks=%d\n",
-				r.Seed, status, st.Nodes, st.MaxTerm, st.Leaders, st.Committed, st.TotalFaults(), st.FaultSummary(),
+			fmt.Printf("seed %d: %s backend=%s nodes=%d terms=%d leaders=%d committed=%d faults=%d [%s] crashes=%d %s ops %s checks=%d\n",
+				r.Seed, status, st.Backend, st.Nodes, st.MaxTerm, st.Leaders, st.Committed, st.TotalFaults(), st.FaultSummary(),
 				st.Crashes, st.ChurnSummary(), st.OpsSummary(), st.Checks)
 		}
 		if r.Err != nil {
@@ -130,6 +138,7 @@ func run(base sim.Options, seeds []uint64, quiet bool) int {
 	fmt.Printf("summary: %d seeds, %d failed, %v, %.1f seeds/s (GOMAXPROCS=%d); ticks=%d messages=%d faults: %s; crashes=%d; leaders=%d; committed=%d; %s; ops %s; checks=%d\n",
 		len(seeds), len(failed), elapsed.Round(time.Millisecond), float64(len(seeds))/elapsed.Seconds(), runtime.GOMAXPROCS(0),
 		total.Ticks, total.Messages, total.FaultSummary(), total.Crashes, total.Leaders, total.Committed, total.ChurnSummary(), total.OpsSummary(), total.Checks)
+	fmt.Printf("backends: %s\n", total.BackendSummary(len(seeds)))
 	if len(failed) > 0 {
 		fmt.Printf("failed seeds: %v\n", failed)
 		return 1

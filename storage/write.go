@@ -76,7 +76,20 @@ func (s *Storage) saveSnapshot(sn *raftpb.Snapshot) error {
 	}
 	s.mu.Lock()
 	cur := snapMeta(s.snapshot)
+	empty := len(s.snapshot.GetMetadata().GetConfState().GetVoters()) == 0 && s.ents.last == 0
 	s.mu.Unlock()
+	if md.GetIndex() == 0 && cur.Index == 0 && empty && len(md.GetConfState().GetVoters()) > 0 {
+		// A joining node gets the leader's initial snapshot (index 0, the
+		// bootstrap configuration) when the leader never compacted: like
+		// Bootstrap, it is a snapshot file and no WAL marker.
+		if err := s.syncThenSaveSnapshot(sn); err != nil {
+			return err
+		}
+		s.mu.Lock()
+		s.snapshot = sn
+		s.mu.Unlock()
+		return nil
+	}
 	if md.GetIndex() <= cur.Index {
 		return fmt.Errorf("storage: save snapshot at index %d, not above the stored one at index %d: %w",
 			md.GetIndex(), cur.Index, raft.ErrSnapshotOutOfDate)

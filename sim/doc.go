@@ -105,12 +105,9 @@
 // Initial voters start with SetConfState(Voters: initial voters) on their
 // durable storage (Bootstrap on the real storage).
 //
-// On the real storage, a new node joins only once every voter of the
-// leader's configuration has a snapshot above index 0 (and with churn,
-// seeds without snapshots take one at each node's first applied entry):
-// a leader that never took a snapshot sends a joining node its bootstrap
-// snapshot at index 0, which storage.SaveReady refuses as not newer than
-// the empty storage's own snapshot at index 0 (MemoryStorage accepts it).
+// A joining node starts with empty storage; a leader that never took a
+// snapshot sends it the bootstrap snapshot at index 0 (the initial
+// configuration), which both backends store.
 //
 // A leader removed by a change does not step down at once when it applies
 // it: the other voters may not know yet that the change is committed (the

@@ -83,9 +83,6 @@ func (s *Sim) churnOn(l *node) {
 			fresh = append(fresh, n.id)
 		}
 	}
-	if !s.joinable(cfg) {
-		fresh = nil
-	}
 	single := func(t raftpb.ConfChangeType, id uint64) *raftpb.ConfChangeSingle {
 		return &raftpb.ConfChangeSingle{Type: t, NodeId: id}
 	}

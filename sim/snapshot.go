@@ -26,12 +26,7 @@ func (s *Sim) maybeCompact(n *node) {
 		return
 	}
 	snap, _ := n.durable.Snapshot()
-	// firstOnly: a node on the real storage with churn but without
-	// snapshots takes one snapshot, at its first applied entry, and
-	// compacts nothing (see joinable).
-	firstOnly := s.p.snapGap <= 0 && s.p.churn && s.p.backend == BackendStorage &&
-		snap.GetMetadata().GetIndex() == 0 && n.applied > 0
-	if !firstOnly && (s.p.snapGap <= 0 || n.applied < snap.GetMetadata().GetIndex()+uint64(s.p.snapGap)) {
+	if s.p.snapGap <= 0 || n.applied < snap.GetMetadata().GetIndex()+uint64(s.p.snapGap) {
 		return
 	}
 	data := n.kv.encode()
@@ -42,10 +37,6 @@ func (s *Sim) maybeCompact(n *node) {
 	}
 	s.stats.SnapCreates++
 	s.snapshotData(n.id, created.GetMetadata().GetIndex(), data)
-	if firstOnly {
-		s.note("n%d first snapshot at %d", n.id, n.applied)
-		return
-	}
 	tail := uint64(s.rng.IntN(s.p.snapTail + 1))
 	if ci := n.applied - min(tail, n.applied); ci > 0 {
 		// ErrCompacted (nothing new to drop) is fine.
@@ -55,30 +46,6 @@ func (s *Sim) maybeCompact(n *node) {
 	}
 	first, _ := n.durable.FirstIndex()
 	s.note("n%d snapshot at %d (%s), log from %d", n.id, n.applied, check.ConfigOf(created.GetMetadata().GetConfState()), first)
-}
-
-// joinable reports whether a new node may join a cluster whose leader has
-// configuration cfg. Always with MemoryStorage. With the real storage, only
-// once every voter of cfg has a snapshot above index 0: a leader that never
-// took one sends a joining node its bootstrap snapshot (index 0, the
-// initial configuration), which storage.SaveReady refuses as not newer
-// than the joining node's empty snapshot at index 0
-// (raft.ErrSnapshotOutOfDate), where MemoryStorage.ApplySnapshot accepts
-// it; Bootstrap cannot stand in, as the node has persisted a term by
-// then. Until storage accepts that snapshot, the simulator keeps clear of
-// it.
-func (s *Sim) joinable(cfg check.Config) bool {
-	if s.p.backend != BackendStorage {
-		return true
-	}
-	ok := true
-	for _, set := range []map[uint64]bool{cfg.Voters, cfg.Outgoing} {
-		for id := range set {
-			snap, _ := s.node(id).durable.Snapshot()
-			ok = ok && snap.GetMetadata().GetIndex() > 0
-		}
-	}
-	return ok
 }
 
 // snapshotData checks that every snapshot taken at index i holds the same

@@ -56,22 +56,26 @@ var errConflictsWithCommitted = errors.New("entries conflict with committed entr
 // maybeAppend appends ents after (prevIndex, prevTerm) if the log holds that
 // entry, truncating any conflicting suffix, and raises the commit index to
 // min(committed, last new index). It returns the last index of the log that
-// is now known to match the leader's, and whether the append was accepted.
-func (l *raftLog) maybeAppend(prevIndex, prevTerm, committed uint64, ents []*raftpb.Entry) (uint64, bool, error) {
+// is now known to match the leader's, the first index whose entry it
+// replaced (0 if it replaced none), and whether the append was accepted.
+func (l *raftLog) maybeAppend(prevIndex, prevTerm, committed uint64, ents []*raftpb.Entry) (lastNew, replacedFrom uint64, ok bool, err error) {
 	if !l.matchTerm(prevIndex, prevTerm) {
-		return 0, false, nil
+		return 0, 0, false, nil
 	}
-	lastNew := prevIndex + uint64(len(ents))
+	lastNew = prevIndex + uint64(len(ents))
 	ci := l.findConflict(ents)
 	switch {
 	case ci == 0:
 	case ci <= l.committed:
-		return 0, false, fmt.Errorf("%w: entry %d, commit index %d", errConflictsWithCommitted, ci, l.committed)
+		return 0, 0, false, fmt.Errorf("%w: entry %d, commit index %d", errConflictsWithCommitted, ci, l.committed)
 	default:
+		if ci <= l.lastIndex() {
+			replacedFrom = ci
+		}
 		l.append(ents[ci-(prevIndex+1):]...)
 	}
 	l.commitTo(min(committed, lastNew))
-	return lastNew, true, nil
+	return lastNew, replacedFrom, true, nil
 }
 
 // append adds ents to the unstable tail and returns the new last index.

@@ -366,7 +366,10 @@ func (r *raft) handleAppendEntries(m *raftpb.Message) {
 		r.send(&raftpb.Message{To: m.From, Type: raftpb.MsgAppResp, MatchIndex: r.raftLog.committed})
 		return
 	}
-	last, ok, err := r.raftLog.maybeAppend(m.PrevLogIndex, m.PrevLogTerm, m.Commit, m.Entries)
+	last, replacedFrom, ok, err := r.raftLog.maybeAppend(m.PrevLogIndex, m.PrevLogTerm, m.Commit, m.Entries)
+	if replacedFrom > 0 {
+		r.dropStaleAppendAcks(replacedFrom)
+	}
 	if err != nil {
 		// A leader that contradicts our committed log is broken; answering
 		// would only spread the damage.
@@ -440,7 +443,27 @@ func (r *raft) restore(s *raftpb.Snapshot) bool {
 		return false
 	}
 	r.raftLog.restore(s)
+	r.dropStaleAppendAcks(md.GetIndex() + 1)
 	r.confIndex = md.GetIndex()
 	r.resetProgressAfterRestore()
 	return true
+}
+
+// dropStaleAppendAcks withdraws the append acknowledgements still in the
+// outbox that cover index from or beyond: the entries they acknowledge
+// were replaced (by a new leader's entries or a snapshot) before they were
+// persisted, so sending them after this Ready is persisted would claim
+// entries the node never stored.
+func (r *raft) dropStaleAppendAcks(from uint64) {
+	kept := r.msgs[:0]
+	for _, m := range r.msgs {
+		if m.Type == raftpb.MsgAppResp && !m.Reject && m.MatchIndex >= from {
+			r.logger.Debug("raft: withdrew an append ack for replaced entries", "term", r.term,
+				"to", m.To, "match_index", m.MatchIndex, "replaced_from", from)
+			continue
+		}
+		kept = append(kept, m)
+	}
+	clear(r.msgs[len(kept):])
+	r.msgs = kept
 }

@@ -160,3 +160,31 @@ func TestLeaseReadsStopAfterTimeoutNow(t *testing.T) {
 		t.Fatalf("read not confirmed by a heartbeat round: %+v", tn.reads[1])
 	}
 }
+
+// An append acknowledgement still in the outbox must not outlive the
+// entries it acknowledges: if a new leader replaces them before the Ready
+// that persists them, the stale ack would claim entries the node never
+// stored (simulator ProfileChurnHunt seed 544).
+func TestStaleAppendAckWithdrawnWhenEntriesReplaced(t *testing.T) {
+	tn := newTestNet(t, 3, nil)
+	for _, id := range tn.ids {
+		tn.setLog(id, 2, 1)
+	}
+	rn := tn.nodes[3]
+	// Leader 1 of term 2 sends entries 2..3; node 3 accepts (ack pending).
+	if err := rn.Step(&raftpb.Message{Type: raftpb.MsgApp, From: 1, To: 3, Term: 2, PrevLogIndex: 1, PrevLogTerm: 1,
+		Entries: []*raftpb.Entry{{Index: 2, Term: 2}, {Index: 3, Term: 2}}}); err != nil {
+		t.Fatal(err)
+	}
+	// Before any Ready, leader 2 of term 3 replaces index 2.
+	if err := rn.Step(&raftpb.Message{Type: raftpb.MsgApp, From: 2, To: 3, Term: 3, PrevLogIndex: 1, PrevLogTerm: 1,
+		Entries: []*raftpb.Entry{{Index: 2, Term: 3}}}); err != nil {
+		t.Fatal(err)
+	}
+	rd := rn.Ready()
+	for _, m := range append(rd.MessagesBeforePersist, rd.MessagesAfterPersist...) {
+		if m.Type == raftpb.MsgAppResp && !m.Reject && m.To == 1 && m.MatchIndex >= 2 {
+			t.Fatalf("stale ack sent: %v (entries persisted: %v)", m, rd.Entries)
+		}
+	}
+}

@@ -127,7 +127,7 @@ func (s *Sim) finish(o *op, st opState, detail string) {
 		s.note("client %d op %d: %s outcome unknown: %s", o.client.id, o.seq, o.describe(), detail)
 	}
 	s.count(o)
-	if s.p.liveness && o.issuedAt >= s.p.opsGrace && st != opOK && !(st == opFailed && o.kind == check.KVPut && s.p.forwardOff) {
+	if s.p.liveness && o.issuedAt >= max(s.p.opsGrace, s.lastConfAt+10*electionTicks) && st != opOK && !(st == opFailed && o.kind == check.KVPut && s.p.forwardOff) {
 		// (With forwarding off, a put on a follower is refused by design.)
 		s.fail(check.Failf(check.LivenessName, "client %d op %d %s issued on n%d at t=%d, after the faults stopped at t=%d, did not complete: %s %s; %s",
 			o.client.id, o.seq, o.describe(), o.node, o.issuedAt, s.p.faultEnd, stateNames[st], detail, s.roles()))

@@ -23,11 +23,11 @@
 // the node's Config.Storage) and, while up, a RawNode, an inbox and a KV
 // state machine. Every live node ticks once per tick.
 //
-// The store is one of two backends, chosen per seed (Options.Backend;
-// BackendAuto picks by a hash of the seed, half the seeds each, without
-// drawing from the run's generator, so the memory seeds run as they did
-// before the backends existed; the "start" note and the stats line name
-// it): a raft.MemoryStorage that survives crashes whole, or the real
+// The store is one of two backends (Options.Backend, -backend; the "start"
+// note and the stats line name it). BackendAuto, the default, is the real
+// storage for every seed; -backend=memory runs the same seed on a
+// raft.MemoryStorage that survives crashes whole, to tell a storage bug
+// from a core bug. The real one is
 // package storage (WAL and snapshot files) on the node's own vfs.MemFS,
 // under a vfs.FaultFS, in directory /n<id>, with storage.Options drawn by
 // the seed (4 KiB, 16 KiB or 1 MiB WAL segments, one or two snapshot
@@ -280,7 +280,9 @@
 //     the run;
 //   - liveness: 30 election timeouts after the faults stop a live member
 //     leads in the highest term of the members; every op issued 10
-//     election timeouts after the faults stop completes; at the end every
+//     election timeouts after the faults stop (and after the last
+//     configuration change was first applied, since a change of the fault
+//     phase committed late can still move leadership) completes; at the end every
 //     member of the committed configuration is up and all have applied the
 //     same, highest committed index.
 //

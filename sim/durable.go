@@ -24,7 +24,7 @@ import (
 type Backend int
 
 const (
-	// BackendAuto lets the seed choose (see storageSeed).
+	// BackendAuto is the default: the real storage.
 	BackendAuto Backend = iota
 	// BackendMemory is raft.MemoryStorage, which survives crashes whole.
 	BackendMemory
@@ -53,18 +53,6 @@ func ParseBackend(s string) (Backend, bool) {
 		}
 	}
 	return 0, false
-}
-
-// storageSeed reports whether BackendAuto picks the real storage for seed:
-// half the seeds. It is a hash of the seed, not a draw from the run's
-// generator, so that the memory seeds draw exactly what they drew before
-// the backends existed.
-func storageSeed(seed uint64) bool {
-	z := seed + 0x9e3779b97f4a7c15
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
-	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
-	z ^= z >> 31
-	return z&1 == 1
 }
 
 // store is a node's durable state as the simulator uses it: the core reads

@@ -187,6 +187,7 @@ func (s *Sim) advanceConfig(n *node, i uint64, cfg check.Config) {
 		return
 	}
 	s.stats.ConfChanges++
+	s.lastConfAt = s.now
 	s.note("CONFIG at %d (first applied by n%d): %s", i, n.id, cfg)
 	for _, id := range s.cfg.Members() {
 		if x := s.node(id); !cfg.IsMember(id) && x.removedAt == 0 {
@@ -235,6 +236,11 @@ func (s *Sim) stopRemoved(n *node) {
 func (s *Sim) stopRemovedNodes() {
 	for _, n := range s.nodes {
 		if n.removedAt == 0 || n.removed {
+			continue
+		}
+		if n.up && n.rn != nil && n.rn.Status().RaftState == raft.StateLeader {
+			// A removed leader hands over first (for at most an election
+			// timeout): stopping it would cut the transfer short.
 			continue
 		}
 		known := true

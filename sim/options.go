@@ -246,10 +246,8 @@ func drawParams(r *rand.Rand, o Options) params {
 	}
 	p.backend = o.Backend
 	if p.backend == BackendAuto {
-		p.backend = BackendMemory
-		if storageSeed(o.Seed) {
-			p.backend = BackendStorage
-		}
+		// Every seed runs on the real storage unless told otherwise.
+		p.backend = BackendStorage
 	}
 	if p.backend == BackendStorage {
 		// Small segments so that runs cross segment boundaries and

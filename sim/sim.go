@@ -90,6 +90,11 @@ type Sim struct {
 	f8      fig8
 	partGen uint64
 	healed  bool // the fault phase is over
+	// lastConfAt is when a configuration change was last first applied;
+	// one applied after the faults stopped (a change of the fault phase
+	// committed late) can still move leadership, so the liveness rule for
+	// client ops counts from it too.
+	lastConfAt int64
 	// linkLast is, once healed, the delivery time of the last message on
 	// each (from, to) link: healed links are FIFO, like the transport's
 	// one stream per peer.

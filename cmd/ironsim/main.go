@@ -36,7 +36,7 @@ func main() {
 		bug     = flag.String("bug", "", "inject a protocol bug: "+strings.Join(sim.BugNames(), ", "))
 		profile = flag.String("profile", "default", "fault profile: default, bughunt, churn or churnhunt")
 		quiet   = flag.Bool("q", false, "print only failures and the summary")
-		backend = flag.String("backend", "auto", "durable storage of the nodes: auto (the seed chooses: half the seeds), memory (raft.MemoryStorage) or storage (package storage on a crash-simulating in-memory file system)")
+		backend = flag.String("backend", "auto", "durable storage of the nodes: auto (the real storage), memory (raft.MemoryStorage) or storage (package storage on a crash-simulating in-memory file system)")
 		e2e     = flag.Bool("e2e", false, "turn off the Ready contract, leader commit rule and membership rule checks, so that an end-to-end checker has to catch a bug")
 	)
 	flag.Parse()

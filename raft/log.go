@@ -43,11 +43,6 @@ func newLog(storage Storage, maxApplyingBytes uint64) *raftLog {
 	}
 }
 
-func (l *raftLog) String() string {
-	return fmt.Sprintf("committed=%d applied=%d applying=%d unstable.offset=%d len(unstable)=%d",
-		l.committed, l.applied, l.applying, l.unstable.offset, len(l.unstable.entries))
-}
-
 // errConflictsWithCommitted is returned by maybeAppend for entries that
 // would replace committed ones: only a broken or malicious leader sends
 // them, and they are refused.

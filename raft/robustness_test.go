@@ -3,6 +3,7 @@ package raft
 import (
 	"testing"
 
+	"github.com/ironraft/ironraft/raft/tracker"
 	"github.com/ironraft/ironraft/raftpb"
 )
 
@@ -186,5 +187,25 @@ func TestStaleAppendAckWithdrawnWhenEntriesReplaced(t *testing.T) {
 		if m.Type == raftpb.MsgAppResp && !m.Reject && m.To == 1 && m.MatchIndex >= 2 {
 			t.Fatalf("stale ack sent: %v (entries persisted: %v)", m, rd.Entries)
 		}
+	}
+}
+
+// ReportUnreachable moves a replicating follower back to probing, so the
+// leader stops streaming into a link that lost its messages.
+func TestReportUnreachableProbesFollower(t *testing.T) {
+	tn := newTestNet(t, 3, nil)
+	electLeader(t, tn, 1)
+	pr := tn.raft(1).trk.Progress[2]
+	if pr.State != tracker.StateReplicate {
+		t.Fatalf("setup: follower 2 in %v, want StateReplicate", pr.State)
+	}
+	tn.nodes[1].ReportUnreachable(2)
+	if pr.State != tracker.StateProbe || pr.Next != pr.Match+1 {
+		t.Fatalf("after ReportUnreachable: %v, want StateProbe from match+1", pr)
+	}
+	tn.nodes[1].Propose([]byte("x"))
+	tn.stabilize()
+	if got, want := tn.raft(2).raftLog.lastIndex(), tn.raft(1).raftLog.lastIndex(); got != want {
+		t.Errorf("follower last index %d, leader %d: probing did not resume replication", got, want)
 	}
 }

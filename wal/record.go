@@ -105,15 +105,6 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// entriesPayloadBytes is an upper bound of the encoded size of ents.
-func entriesPayloadBytes(ents []*raftpb.Entry) int {
-	n := 2 * binary.MaxVarintLen64
-	for _, e := range ents {
-		n += entryBytes(e)
-	}
-	return n
-}
-
 func entryBytes(e *raftpb.Entry) int {
 	return 3*binary.MaxVarintLen64 + len(e.GetData())
 }

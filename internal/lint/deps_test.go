@@ -61,7 +61,7 @@ var dependencyRule = []depRule{
 	{pkg: "storage", may: []string{"raft/...", "raftpb", "wal", "snap", "vfs"}},
 	{pkg: "transport", may: []string{"raftpb"}},
 	{pkg: "transport/...", may: []string{"raftpb", "transport"}},
-	{pkg: "node", may: []string{"raft/...", "raftpb", "storage", "transport"}},
+	{pkg: "node", may: []string{"raft/...", "raftpb", "storage", "wal", "vfs", "transport"}},
 	{pkg: "kv", may: []string{"raftpb"}},
 	{pkg: "server", may: serverMay},
 	{pkg: "sim", may: simMay},

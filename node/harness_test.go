@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ironraft/ironraft/node"
+	"github.com/ironraft/ironraft/raftpb"
 	"github.com/ironraft/ironraft/transport"
 )
 
@@ -20,10 +21,11 @@ import (
 // of a command is the number of commands applied so far. Its snapshot is
 // the map as JSON (taken as a copy, written later).
 type kvSM struct {
-	mu      sync.Mutex
-	m       map[string]string
-	count   int
-	applied uint64
+	mu       sync.Mutex
+	m        map[string]string
+	count    int
+	applied  uint64
+	restores int
 }
 
 func newKVSM() *kvSM { return &kvSM{m: map[string]string{}} }
@@ -72,6 +74,7 @@ func (s *kvSM) Restore(r io.Reader) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.m, s.count = st.M, st.Count
+	s.restores++
 	if s.m == nil {
 		s.m = map[string]string{}
 	}
@@ -84,6 +87,67 @@ func (s *kvSM) state() (map[string]string, int) {
 	return maps.Clone(s.m), s.count
 }
 
+func (s *kvSM) restoreCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restores
+}
+
+// gate wraps a member's transport so tests can cut it off from chosen
+// peers, in both directions, whatever the transport underneath.
+type gate struct {
+	transport.Transport
+	id  uint64
+	mu  sync.Mutex
+	cut map[uint64]bool
+}
+
+func (g *gate) blocked(peer uint64) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.cut[peer]
+}
+
+func (g *gate) set(peers map[uint64]bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cut = peers
+}
+
+func (g *gate) Send(msgs []*raftpb.Message) {
+	keep := msgs[:0:0]
+	for _, m := range msgs {
+		if !g.blocked(m.To) {
+			keep = append(keep, m)
+		}
+	}
+	if len(keep) > 0 {
+		g.Transport.Send(keep)
+	}
+}
+
+func (g *gate) Start(h transport.Handler) error {
+	return g.Transport.Start(gatedHandler{Handler: h, g: g})
+}
+
+type gatedHandler struct {
+	transport.Handler
+	g *gate
+}
+
+func (h gatedHandler) Receive(ctx context.Context, msgs []*raftpb.Message) error {
+	keep := msgs[:0:0]
+	for _, m := range msgs {
+		if !h.g.blocked(m.From) {
+			keep = append(keep, m)
+		}
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	return h.Handler.Receive(ctx, keep)
+}
+
 // member is one member of a test cluster.
 type member struct {
 	id   uint64
@@ -91,6 +155,7 @@ type member struct {
 	addr string
 	n    *node.Node
 	sm   *kvSM
+	gate *gate
 }
 
 // cluster is a test cluster; newTransport makes member id's transport and
@@ -105,8 +170,9 @@ type cluster struct {
 }
 
 func (c *cluster) config(m *member, tr transport.Transport) node.Config {
+	m.gate = &gate{Transport: tr, id: m.id}
 	cfg := node.Config{
-		ID: m.id, ClusterID: c.clusterID, DataDir: m.dir, Transport: tr, StateMachine: m.sm,
+		ID: m.id, ClusterID: c.clusterID, DataDir: m.dir, Transport: m.gate, StateMachine: m.sm,
 		TickInterval: 10 * time.Millisecond, ElectionTicks: 10, HeartbeatTicks: 1,
 		SegmentBytes: 1 << 20,
 	}
@@ -281,4 +347,83 @@ func (c *cluster) converge(d time.Duration) map[string]string {
 	})
 	_ = diff
 	return want
+}
+
+// partition splits the members into groups that cannot reach each other
+// (a member in no group is cut off from everyone); heal ends it.
+func (c *cluster) partition(groups ...[]uint64) {
+	side := map[uint64]int{}
+	for i, g := range groups {
+		for _, id := range g {
+			side[id] = i + 1
+		}
+	}
+	for _, m := range c.members {
+		cut := map[uint64]bool{}
+		for _, o := range c.members {
+			if o.id != m.id && (side[m.id] == 0 || side[o.id] != side[m.id]) {
+				cut[o.id] = true
+			}
+		}
+		if m.gate != nil {
+			m.gate.set(cut)
+		}
+	}
+}
+
+func (c *cluster) heal() {
+	for _, m := range c.members {
+		if m.gate != nil {
+			m.gate.set(nil)
+		}
+	}
+}
+
+// acked records the writes that were acknowledged, to check that none is
+// lost.
+type acked struct {
+	mu sync.Mutex
+	kv map[string]string
+}
+
+// load proposes count writes key-prefix-i through the running members in
+// turn, recording those acknowledged; writes with an unknown outcome are
+// not recorded (they may or may not be applied).
+func (c *cluster) load(a *acked, prefix string, count int) {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for i := range count {
+		ms := c.running()
+		m := ms[i%len(ms)]
+		k, v := fmt.Sprintf("%s-%d", prefix, i), fmt.Sprint(i)
+		pctx, pcancel := context.WithTimeout(ctx, 5*time.Second)
+		err := propose(pctx, m, k+"="+v)
+		pcancel()
+		if err == nil {
+			a.mu.Lock()
+			if a.kv == nil {
+				a.kv = map[string]string{}
+			}
+			a.kv[k] = v
+			a.mu.Unlock()
+		}
+	}
+}
+
+// checkAcked converges the running members and checks every acknowledged
+// write is in their state.
+func (c *cluster) checkAcked(a *acked) {
+	c.t.Helper()
+	st := c.converge(20 * time.Second)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, v := range a.kv {
+		if st[k] != v {
+			c.t.Fatalf("acknowledged write %s=%s lost (state has %q)", k, v, st[k])
+		}
+	}
+	if len(a.kv) == 0 {
+		c.t.Fatalf("no write was acknowledged")
+	}
 }

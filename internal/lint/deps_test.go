@@ -70,6 +70,9 @@ var dependencyRule = []depRule{
 	{pkg: "cmd/ironsim", may: append([]string{"sim"}, simMay...)},
 	{pkg: "cmd/ironkv", may: append([]string{"server", "raft/...", "wal", "snap", "vfs"}, serverMay...)},
 	{pkg: "internal/lint"},
+	// Examples embed the library as a user would: the runtime and a
+	// transport.
+	{pkg: "examples/...", may: []string{"node", "transport", "transport/grpctransport", "transport/memtransport", "raftpb"}},
 }
 
 // coreForbiddenDeps: the packages in pkgs must not depend, even

@@ -1,0 +1,3 @@
+package grpctransport
+
+//go:generate sh -c "protoc -I. -I../../raftpb --plugin=protoc-gen-go=$(go tool -n protoc-gen-go) --plugin=protoc-gen-go-grpc=$(go tool -n protoc-gen-go-grpc) --go_out=. --go_opt=paths=source_relative --go-grpc_out=. --go-grpc_opt=paths=source_relative grpctransport.proto"

@@ -219,9 +219,7 @@ func TestHandshakeMismatchRefused(t *testing.T) {
 			waitFor(t, "the receiver to log the refusal", func() bool {
 				return b.logs.hasLine("level=WARN", "refused a stream", tc.want)
 			})
-			if a.rec.unreachableCount(tc.claimsID) == 0 {
-				t.Errorf("peer %d not reported unreachable", tc.claimsID)
-			}
+			waitFor(t, "ReportUnreachable", func() bool { return a.rec.unreachableCount(tc.claimsID) > 0 })
 			if got := b.rec.received(nil); len(got) != 0 {
 				t.Errorf("receiver got %d messages across a refused handshake", len(got))
 			}

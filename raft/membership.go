@@ -3,6 +3,7 @@ package raft
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"google.golang.org/protobuf/proto"
 
@@ -136,12 +137,50 @@ func (r *raft) applyConfChange(e *raftpb.Entry) {
 		// the log or the core is broken.
 		panic(fmt.Sprintf("raft: committed conf change at %d: %v", e.GetIndex(), err))
 	}
+	old := r.trk.Progress
 	r.trk.Config, r.trk.Progress = cfg, prs
 	r.confIndex = e.GetIndex()
+	if r.state == StateLeader {
+		// In ID order: the core's output must not depend on map order.
+		var gone []uint64
+		for id := range old {
+			if _, ok := prs[id]; !ok && id != r.id {
+				gone = append(gone, id)
+			}
+		}
+		slices.Sort(gone)
+		for _, id := range gone {
+			r.sendFarewell(id, old[id], e.GetIndex())
+		}
+	}
 	r.pruneReadAcks()
 	r.logger.Info("raft: applied configuration change", "term", r.term, "index", e.GetIndex(),
 		"config", r.trk.Config.String())
 	r.afterConfChange()
+}
+
+// sendFarewell sends a member the leader just removed the entries up to its
+// removal at index, and that commit index, in one MsgApp: the leader no
+// longer replicates to it, so without this it might never learn that it
+// was removed (hashicorp/raft likewise replicates a removal to the removed
+// server before it stops). The append starts at the member's match, so
+// log matching holds; if the entries are compacted or exceed
+// MaxSizePerMsg, nothing is sent and the member learns its fate from the
+// application (see docs/divergence.md).
+func (r *raft) sendFarewell(to uint64, pr *tracker.Progress, index uint64) {
+	prevTerm, err := r.raftLog.term(pr.Match)
+	if err != nil {
+		return
+	}
+	var ents []*raftpb.Entry
+	if pr.Match < index {
+		if ents, err = r.raftLog.slice(pr.Match+1, index+1, r.maxMsgSize); err != nil ||
+			ents[len(ents)-1].GetIndex() != index {
+			return
+		}
+	}
+	r.send(&raftpb.Message{To: to, Type: raftpb.MsgApp, PrevLogIndex: pr.Match, PrevLogTerm: prevTerm,
+		Entries: ents, Commit: min(index, r.raftLog.committed)})
 }
 
 // afterConfChange adjusts roles to a newly applied configuration.

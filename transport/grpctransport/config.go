@@ -104,8 +104,9 @@ type Config struct {
 	// PingInterval is how often the control lane measures the round-trip
 	// time to its peer (Observer.OnRTT).
 	PingInterval time.Duration
-	// SnapshotChunkTimeout bounds the time to send one snapshot chunk; a
-	// snapshot that stalls longer fails.
+	// SnapshotChunkTimeout bounds the time to open a snapshot stream, to
+	// write each chunk, and to get the receiver's answer after the last
+	// one; a snapshot that stalls longer fails.
 	SnapshotChunkTimeout time.Duration
 
 	// Logger receives the transport's logs; nil discards them.

@@ -110,19 +110,19 @@ func (l *lane) take() ([]*raftpb.Message, int) {
 	return batch, bytes
 }
 
-// setState sets the lane's state and returns how many queued messages it
-// dropped: all of them when the lane goes down.
-func (l *lane) setState(s laneState) (dropped int) {
+// setState sets the lane's state and returns the state it replaced and how
+// many queued messages it dropped: all of them when the lane goes down.
+func (l *lane) setState(s laneState) (prev laneState, dropped int) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.state = s
+	prev, l.state = l.state, s
 	if s != laneDown {
-		return 0
+		return prev, 0
 	}
 	dropped = len(l.queue)
 	clear(l.queue)
 	l.queue, l.bytes = l.queue[:0], 0
-	return dropped
+	return prev, dropped
 }
 
 // run keeps a stream open to the peer until ctx is done, reconnecting with
@@ -137,7 +137,7 @@ func (l *lane) run(ctx context.Context) {
 			l.setState(laneDown)
 			return
 		}
-		if dropped := l.setState(laneDown); dropped > 0 {
+		if _, dropped := l.setState(laneDown); dropped > 0 {
 			l.t.obs.OnDropped(l.p.id, l.kind, dropped)
 		}
 		l.t.rep.unreachable(l.p.id)
@@ -176,8 +176,11 @@ func (l *lane) stream(ctx context.Context) (up bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	l.setState(laneUp)
-	l.t.log.Debug("grpctransport: stream to peer up", "peer", l.p.id, "lane", l.kind)
+	if prev, _ := l.setState(laneUp); prev == laneDown {
+		l.t.log.Info("grpctransport: reconnected to peer", "peer", l.p.id, "addr", l.p.addr, "lane", l.kind)
+	} else {
+		l.t.log.Debug("grpctransport: connected to peer", "peer", l.p.id, "addr", l.p.addr, "lane", l.kind)
+	}
 
 	pings := &pinger{}
 	// readErr carries the reader's one result; capacity one so that the

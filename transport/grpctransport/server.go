@@ -62,7 +62,9 @@ func (s *server) Stream(stream RaftTransport_StreamServer) error {
 		if len(msgs) == 0 {
 			continue
 		}
-		t.obs.OnReceived(from, lane, len(msgs), proto.Size(f))
+		if t.observed {
+			t.obs.OnReceived(from, lane, len(msgs), proto.Size(f))
+		}
 		if err := t.h.Receive(ctx, msgs); err != nil {
 			// The node is overloaded; Raft retransmits what is lost.
 			t.log.Debug("grpctransport: node refused a batch", "peer", from, "lane", lane, "msgs", len(msgs), "err", err)

@@ -29,12 +29,13 @@ var _ transport.Transport = (*Transport)(nil)
 
 // Transport is a transport.Transport over gRPC. Create it with New.
 type Transport struct {
-	cfg    Config // with defaults applied
-	log    *slog.Logger
-	obs    Observer // never nil
-	server *grpc.Server
-	dial   []grpc.DialOption
-	rep    *reporter
+	cfg      Config // with defaults applied
+	log      *slog.Logger
+	server   *grpc.Server
+	dial     []grpc.DialOption
+	rep      *reporter
+	obs      Observer // never nil
+	observed bool     // Config.Observer was set: sizes are worth computing
 
 	// inboundSnaps is a semaphore of Config.MaxInboundSnapshots slots, one
 	// per snapshot being received.
@@ -91,7 +92,8 @@ func New(cfg Config) (*Transport, error) {
 		rnd:          rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), cfg.NodeID)),
 		peers:        map[uint64]*peer{},
 	}
-	if t.obs == nil {
+	t.observed = t.obs != nil
+	if !t.observed {
 		t.obs = nopObserver{}
 	}
 	t.server = grpc.NewServer(t.serverOptions()...)

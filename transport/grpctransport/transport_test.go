@@ -2,6 +2,7 @@ package grpctransport
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net"
 	"strings"
@@ -300,7 +301,7 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 		MaxFrameBytes:  4 << 20,
 		BackoffInitial: time.Minute,
 		BackoffJitter:  2,
-		ServerTLS:      nil,
+		ServerTLS:      &tls.Config{},
 	}.Validate()
 	if err == nil {
 		t.Fatal("Validate() = nil, want errors")
@@ -310,6 +311,7 @@ func TestConfigValidateReportsEveryProblem(t *testing.T) {
 		"MaxBatchBytes 8388608 exceeds MaxFrameBytes 4194304",
 		"BackoffInitial 1m0s exceeds BackoffMax 5s",
 		"BackoffJitter 2 is outside [0, 1]",
+		"ServerTLS set=true but ClientTLS set=false",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("Validate() = %q, want it to contain %q", err, want)

@@ -25,6 +25,8 @@ package transport
 import (
 	"context"
 	"errors"
+	"strconv"
+	"time"
 
 	"github.com/ironraft/ironraft/raftpb"
 )
@@ -78,4 +80,47 @@ func IsControl(m *raftpb.Message) bool {
 		return true
 	}
 	return false
+}
+
+// Lane names a path messages take to a peer.
+type Lane uint8
+
+const (
+	// LaneControl carries the messages for which IsControl holds.
+	LaneControl Lane = iota + 1
+	// LaneData carries every other message but MsgSnap.
+	LaneData
+	// LaneSnapshot carries MsgSnap.
+	LaneSnapshot
+)
+
+// String returns the lane's name.
+func (l Lane) String() string {
+	switch l {
+	case LaneControl:
+		return "control"
+	case LaneData:
+		return "data"
+	case LaneSnapshot:
+		return "snapshot"
+	}
+	return "lane(" + strconv.Itoa(int(l)) + ")"
+}
+
+// Observer is told about a transport's traffic, so that the runtime can
+// export per-peer metrics (node.NewPeerMetrics) without depending on the
+// transport's implementation. Its methods are called from many goroutines,
+// including the caller of Send; they must be fast, safe for concurrent use,
+// and must not call the Transport.
+type Observer interface {
+	// OnSent reports msgs messages of bytes encoded bytes written to peer.
+	OnSent(peer uint64, lane Lane, msgs, bytes int)
+	// OnReceived reports msgs messages of bytes bytes received from peer
+	// and accepted.
+	OnReceived(peer uint64, lane Lane, msgs, bytes int)
+	// OnDropped reports msgs messages to peer dropped before they were
+	// written (queue full, peer unknown or down, connection lost).
+	OnDropped(peer uint64, lane Lane, msgs int)
+	// OnRTT reports a round-trip time to peer.
+	OnRTT(peer uint64, d time.Duration)
 }

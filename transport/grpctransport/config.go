@@ -197,8 +197,9 @@ func (c Config) withDefaults() Config {
 	setInt(&c.MaxInboundSnapshots, DefaultMaxInboundSnapshots)
 	setInt(&c.MaxStreamsPerConn, DefaultMaxStreamsPerConn)
 	setInt(&c.DialTimeout, DefaultDialTimeout)
-	setInt(&c.BackoffInitial, DefaultBackoffInitial)
 	setInt(&c.BackoffMax, DefaultBackoffMax)
+	// A small BackoffMax alone also lowers the default initial wait.
+	setInt(&c.BackoffInitial, min(DefaultBackoffInitial, c.BackoffMax))
 	setInt(&c.BackoffJitter, DefaultBackoffJitter)
 	setInt(&c.KeepaliveInterval, DefaultKeepaliveInterval)
 	setInt(&c.KeepaliveTimeout, DefaultKeepaliveTimeout)

@@ -4,7 +4,8 @@
 #
 #   1. gofmt        no file needs formatting
 #   2. go vet       on every package
-#   3. raftpb       regenerating the protobuf code changes nothing
+#   3. protobuf     regenerating raftpb's and grpctransport's code changes
+#                   nothing
 #   4. go test      every package, with the race detector
 #   5. simulator    TestSim and the churn profiles over many seeds, without
 #                   the race detector
@@ -43,31 +44,41 @@ step "go vet ./..."
 go vet ./...
 echo "ok"
 
-step "go generate ./raftpb (generated code must be committed and current)"
 if ! command -v protoc >/dev/null 2>&1; then
 	fail "protoc not found; install it with: apt-get install -y protobuf-compiler"
 fi
-# With a clean raftpb/ (always the case in CI) the check is "git diff shows
-# nothing after regenerating". A developer with uncommitted changes in raftpb/
-# gets the same check against the working tree instead, so that an edited and
-# freshly regenerated raft.proto is not reported as stale.
-if [[ -z "$(git status --porcelain -- raftpb/ 2>/dev/null)" ]] && git rev-parse --git-dir >/dev/null 2>&1; then
-	go generate ./raftpb
-	if ! git diff --exit-code -- raftpb/; then
-		fail "raftpb: the generated code is out of date with raft.proto (diff above); run 'go generate ./raftpb' and commit the result"
-	fi
-else
-	before=$(mktemp -d)
-	trap 'rm -rf "$before"' EXIT
-	cp raftpb/*.pb.go "$before"/
-	go generate ./raftpb
-	for f in raftpb/*.pb.go; do
-		if ! diff -u "$before/$(basename "$f")" "$f"; then
-			fail "raftpb: $f was out of date with raft.proto (diff above); it has now been regenerated, commit it"
+
+# gen_check DIR regenerates DIR's protobuf code and fails if it changed.
+# With a clean DIR (always the case in CI) the check is "git diff shows
+# nothing after regenerating". A developer with uncommitted changes in DIR
+# gets the same check against the working tree instead, so that an edited
+# and freshly regenerated .proto is not reported as stale.
+gen_check() {
+	local dir=$1
+	step "go generate ./${dir} (generated code must be committed and current)"
+	if [[ -z "$(git status --porcelain -- "$dir/" 2>/dev/null)" ]] && git rev-parse --git-dir >/dev/null 2>&1; then
+		go generate "./${dir}"
+		if ! git diff --exit-code -- "$dir/"; then
+			fail "${dir}: the generated code is out of date with its .proto (diff above); run 'go generate ./${dir}' and commit the result"
 		fi
-	done
-fi
-echo "ok"
+	else
+		local before
+		before=$(mktemp -d)
+		cp "$dir"/*.pb.go "$before"/
+		go generate "./${dir}"
+		for f in "$dir"/*.pb.go; do
+			if ! diff -u "$before/$(basename "$f")" "$f"; then
+				rm -rf "$before"
+				fail "${dir}: $f was out of date with its .proto (diff above); it has now been regenerated, commit it"
+			fi
+		done
+		rm -rf "$before"
+	fi
+	echo "ok"
+}
+
+gen_check raftpb
+gen_check transport/grpctransport
 
 step "go test -race -count=1 ./..."
 go test -race -count=1 ./...

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/ironraft/ironraft/transport"
 )
 
 // Defaults of the Config limits; a zero field takes its default.
@@ -115,33 +117,18 @@ type Config struct {
 	Observer Observer
 }
 
-// Lane names a path messages take to a peer.
-type Lane uint8
+// Lane names a path messages take to a peer (transport.Lane).
+type Lane = transport.Lane
 
 // The lanes.
 const (
-	// LaneControl carries messages for which transport.IsControl holds.
-	LaneControl Lane = iota + 1
-	// LaneData carries every other message but MsgSnap.
-	LaneData
-	// LaneSnapshot carries MsgSnap.
-	LaneSnapshot
+	LaneControl  = transport.LaneControl
+	LaneData     = transport.LaneData
+	LaneSnapshot = transport.LaneSnapshot
 )
 
-// String returns the lane's name.
-func (l Lane) String() string {
-	switch l {
-	case LaneControl:
-		return "control"
-	case LaneData:
-		return "data"
-	case LaneSnapshot:
-		return "snapshot"
-	}
-	return fmt.Sprintf("lane(%d)", uint8(l))
-}
-
-func (l Lane) wire() WireLane {
+// wireLane is l on the wire.
+func wireLane(l Lane) WireLane {
 	switch l {
 	case LaneControl:
 		return WireLane_WIRE_LANE_CONTROL
@@ -165,24 +152,12 @@ func laneOf(w WireLane) Lane {
 	return 0
 }
 
-// Observer is told about a transport's traffic, so that the runtime can
-// export per-peer metrics without depending on gRPC. Its methods are called
-// from many goroutines, including the caller of Send; they must be fast,
-// safe for concurrent use and must not call the Transport.
-type Observer interface {
-	// OnSent reports a frame written to peer: msgs messages, bytes
-	// encoded bytes. Snapshot data counts as bytes with msgs 0; the
-	// snapshot header counts as one message.
-	OnSent(peer uint64, lane Lane, msgs, bytes int)
-	// OnReceived reports a frame received from peer and accepted. An
-	// inbound snapshot is reported once, when complete.
-	OnReceived(peer uint64, lane Lane, msgs, bytes int)
-	// OnDropped reports msgs messages to peer dropped before they were
-	// written (queue full, peer unknown or down, connection lost).
-	OnDropped(peer uint64, lane Lane, msgs int)
-	// OnRTT reports a round-trip time measured on the control lane.
-	OnRTT(peer uint64, d time.Duration)
-}
+// Observer is told about a transport's traffic (transport.Observer), so
+// that the runtime can export per-peer metrics (node.NewPeerMetrics)
+// without depending on gRPC. A snapshot's data counts as bytes with msgs
+// 0 and its header as one message; an inbound snapshot is reported once,
+// when complete.
+type Observer = transport.Observer
 
 // withDefaults returns c with every zero limit set to its default. It is
 // the only place defaults are applied.

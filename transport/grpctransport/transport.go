@@ -379,7 +379,7 @@ func (t *Transport) handshake(peer uint64, lane Lane) *Handshake {
 		ClusterId:       t.cfg.ClusterID,
 		From:            t.cfg.NodeID,
 		To:              peer,
-		Lane:            lane.wire(),
+		Lane:            wireLane(lane),
 	}
 }
 

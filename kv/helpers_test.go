@@ -1,7 +1,6 @@
 package kv
 
 import (
-	"testing"
 
 	"github.com/google/go-cmp/cmp"
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
@@ -9,19 +8,25 @@ import (
 	"google.golang.org/protobuf/testing/protocmp"
 )
 
+// tb is what the harness needs of testing.TB and rapid.T.
+type tb interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
 // harness applies commands to a store with increasing log indexes.
 type harness struct {
-	t     testing.TB
+	t     tb
 	s     *Store
 	index uint64
 }
 
-func newHarness(t testing.TB) *harness {
+func newHarness(t tb) *harness {
 	t.Helper()
 	return newHarnessConfig(t, Config{})
 }
 
-func newHarnessConfig(t testing.TB, cfg Config) *harness {
+func newHarnessConfig(t tb, cfg Config) *harness {
 	t.Helper()
 	s, err := New(cfg)
 	if err != nil {

@@ -104,6 +104,9 @@ func (s *Store) Apply(index uint64, cmd []byte) (any, error) {
 func (s *Store) applyRequest(r *pb.InternalRaftRequest) (any, error) {
 	switch {
 	case r.Range != nil:
+		if err := CheckRange(r.Range); err != nil {
+			return nil, err
+		}
 		return s.rangeAt(r.Range, s.rev)
 	case r.Put != nil:
 		return s.applyPut(r.Put)

@@ -335,3 +335,18 @@ func TestIntervalSet(t *testing.T) {
 		t.Errorf("after adding [0, inf): %v, want one interval", s.ivs)
 	}
 }
+
+// etcd's duplicate-key rule does not see a from-key delete, so a later
+// ignore_value put of a key it removed passes every check; etcd panics
+// applying it. Here the put goes on with an empty value.
+func TestTxnIgnoreValueAfterFromKeyDelete(t *testing.T) {
+	h := newHarness(t)
+	h.put("b", "old") // 2
+	ignore := &pb.RequestOp{Request: &pb.RequestOp_RequestPut{RequestPut: &pb.PutRequest{Key: []byte("b"), IgnoreValue: true}}}
+	if _, err := h.txn(&pb.TxnRequest{Success: []*pb.RequestOp{opDel("a", "\x00"), ignore}}); err != nil {
+		t.Fatalf("Txn = %v", err)
+	}
+	if diff := protoDiff(kv("b", "", 3, 3, 1, 0), h.get("b")); diff != "" {
+		t.Errorf("get(b) (-want +got):\n%s", diff)
+	}
+}

@@ -1,8 +1,6 @@
 package kv
 
 import (
-	"fmt"
-
 	pb "go.etcd.io/etcd/api/v3/etcdserverpb"
 	"go.etcd.io/etcd/api/v3/mvccpb"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -48,17 +46,16 @@ func (tw *writeTxn) put(r *pb.PutRequest) *pb.PutResponse {
 	if exists {
 		prev, live = h.at(tw.readRev())
 	}
+	// checkPut found the key, so prev is its value and lease. The one
+	// exception: a from-key delete earlier in the same Txn, which etcd's
+	// duplicate-key rule does not see, removed it. etcd then panics; here
+	// the put goes on with an empty value and no lease.
 	value, leaseID := r.Value, r.Lease
-	if r.IgnoreValue || r.IgnoreLease {
-		if !live {
-			panic(fmt.Sprintf("kv: put with ignore_value/ignore_lease on missing key %q passed checkPut", r.Key))
-		}
-		if r.IgnoreValue {
-			value = prev.value
-		}
-		if r.IgnoreLease {
-			leaseID = prev.lease
-		}
+	if r.IgnoreValue {
+		value = prev.value
+	}
+	if r.IgnoreLease {
+		leaseID = prev.lease
 	}
 	resp := &pb.PutResponse{Header: &pb.ResponseHeader{Revision: tw.main}}
 	if r.PrevKv && live {

@@ -93,11 +93,13 @@ func (s *Sim) issue(c *client) {
 		cmd := check.KVCommand{Client: uint32(c.id), Op: o.seq, Key: o.key, Value: o.value}
 		s.note("client %d op %d: put(%s, %s) on n%d", c.id, o.seq, o.key, o.value, n.id)
 		s.puts[opKey(cmd.Client, cmd.Op)] = o
-		if err := n.rn.Propose(cmd.Encode()); err != nil {
+		pid, err := n.r.Propose(cmd.Encode())
+		if err != nil {
 			delete(s.puts, opKey(cmd.Client, cmd.Op))
 			s.finish(o, opFailed, err.Error())
 			return
 		}
+		n.proposals[pid] = opKey(cmd.Client, cmd.Op)
 	} else {
 		id, err := n.rn.ReadIndex()
 		s.note("client %d op %d: get(%s) on n%d read id %d", c.id, o.seq, o.key, n.id, id)

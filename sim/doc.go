@@ -1,27 +1,33 @@
 // Package sim is the deterministic simulator of ironraft: it runs clusters
-// of the production raft.RawNode over a simulated network and disk, under
-// faults and a client workload, and checks Raft's safety properties,
-// linearizability of the client history, and liveness after the faults
-// stop.
+// of the production runtime's node.Replica (the core, raft.RawNode, driven
+// by the runtime's own Ready steps) over a simulated network and disk,
+// under faults and a client workload, and checks Raft's safety properties,
+// the runtime's Ready ordering, linearizability of the client history, and
+// liveness after the faults stop.
 //
 // # Determinism
 //
 // One uint64 seed drives a whole run. Every random choice (cluster size,
 // fault mix, message delays and drops, crash times, client ops, and the
-// Config.Rand of every node incarnation) comes from one math/rand/v2 PCG
-// seeded by the seed, drawn in event order. Nothing iterates a Go map in an
-// order that matters and nothing reads the wall clock (only Stats.Wall and
-// porcupine's timeout do, which do not feed back into the run). Time is
-// ticks. Events (message deliveries, the tick, fsync completions, client
-// ops and timeouts, faults, restarts, heals) wait in a heap ordered by
-// (tick, sequence number), so ties run in scheduling order. Every trace
-// event feeds a hash; TestDeterminism runs seeds twice and compares it.
+// Config.Rand and the Replica's PIDSource of every node incarnation) comes
+// from one math/rand/v2 PCG seeded by the seed, drawn in event order.
+// Nothing iterates a Go map in an order that matters and nothing reads the
+// wall clock (only Stats.Wall and porcupine's timeout do, which do not
+// feed back into the run). Time is ticks. Events (message deliveries, the
+// tick, fsync completions, client ops and timeouts, faults, restarts,
+// heals) wait in a heap ordered by (tick, sequence number), so ties run in
+// scheduling order. Every trace event feeds a hash; TestDeterminism runs
+// seeds twice and compares it.
 //
 // # Nodes and persistence
 //
-// A node has a durable store (durable.go; it survives crashes; it is also
-// the node's Config.Storage) and, while up, a RawNode, an inbox and a KV
-// state machine. Every live node ticks once per tick.
+// A node has a durable store (durable.go; it survives crashes; it is the
+// node's node.LogStore, so also its Config.Storage) and, while up, a
+// node.Replica (its RawNode and the KV state machine, kvState, which
+// implements node.StateMachine), an inbox and its pending reads. Every
+// live node ticks once per tick (RawNode.Tick; the simulator steps
+// messages, ReadIndex, TransferLeader and ReportSnapshot on the RawNode
+// too, as the runtime does).
 //
 // The store is one of two backends (Options.Backend, -backend; the "start"
 // note and the stats line name it). BackendAuto, the default, is the real
@@ -40,22 +46,33 @@
 // "persistence"). A crash closes nothing: the node's disk becomes
 // MemFS.Crash() (what was synced) and storage.Open recovers the storage
 // from it at once, so that the durability checks that follow a crash
-// judge what the disk really kept, and every crash exercises recovery. The Ready loop
-// follows the contract documented on raft.Ready, like a synchronous
-// replica:
+// judge what the disk really kept, and every crash exercises recovery.
 //
-//  1. MessagesBeforePersist go to the network at once.
+// The Ready loop (ready.go) is the runtime's: the simulator calls the
+// Replica's three phases one at a time, so that an fsync takes simulated
+// time and a crash can land between them, and checks each:
+//
+//  1. Replica.Ready takes the Ready and hands its MessagesBeforePersist to
+//     the Replica's Send; the simulator checks the Ready, then those
+//     messages against it (its entries are not durable yet), and puts
+//     them on the network.
 //  2. If MustSync, the "fsync" completes after 0..fsyncMax ticks; until
 //     then the node is busy: messages that arrive wait in its inbox (ticks
 //     and client requests still reach the RawNode, which allows steps
 //     between Ready and Advance). A Ready without MustSync completes at
 //     once.
-//  3. On completion the Snapshot, Entries and HardState are written to
-//     the durable store (MemoryStorage.ApplySnapshot, Append and
-//     SetHardState, or storage.SaveReady), MessagesAfterPersist are sent, the state machine is restored
-//     from the Snapshot's data, CommittedEntries are applied, ReadStates
-//     are served once their index is applied, and Advance is called; then
-//     the inbox is stepped.
+//  3. On completion Replica.Persist writes the Snapshot, Entries and
+//     HardState to the durable store (LogStore.SaveReady: MemoryStorage's
+//     ApplySnapshot, Append and SetHardState, or storage's SaveReady), then
+//     hands MessagesAfterPersist to Send, which checks them against the
+//     durable state and sends them.
+//  4. The simulator checks the CommittedEntries, then Replica.Finish calls
+//     Advance and applies the Ready to the state machine: it restores it
+//     from the Snapshot's data (the runtime's snapshot payload: an address
+//     book header, then the state machine's bytes) and applies the
+//     CommittedEntries' commands, unwrapped from the runtime's envelope
+//     (origin node, proposal ID, command). ReadStates are served once
+//     their index is applied; then the inbox is stepped.
 //
 // A crash loses everything but the durable storage: a Ready whose fsync
 // was in flight (and its after-persist messages), the inbox, the state
@@ -67,23 +84,26 @@
 // (FaultFS.CrashAfter) after 0..2 file operations (0..5 with a snapshot),
 // tears the last write that reached the disk to a random prefix if it is
 // not synced (MemFS.TearLastWrite), and crashes: the WAL must cut the torn
-// tail. A restart builds a new RawNode on the same storage with Applied
-// set to the durable snapshot's index (the state machine is rebuilt from
-// the snapshot's data, then by re-applying the committed entries after
-// it; the log may start below the snapshot, as compaction keeps a tail)
-// and a fresh Rand source drawn from the simulation's generator: ReadIndex
-// request IDs come from it, so a new incarnation must not reuse the old
-// sequence.
+// tail. A restart builds a new Replica (node.NewReplica) on the same
+// storage: it restores a new state machine from the durable snapshot and
+// starts the RawNode with Applied at its index (the core hands out the
+// committed entries after it again; the log may start below the snapshot,
+// as compaction keeps a tail), with a fresh Rand source and PIDSource
+// drawn from the simulation's generator: ReadIndex request IDs and
+// proposal IDs come from them, so a new incarnation must not reuse the old
+// sequences.
 //
 // # Snapshots and membership
 //
 // Half the seeds (all of the churn profiles) snapshot: a node whose
 // applied index is snapGap (5..50) past its snapshot calls CreateSnapshot
-// at its applied index with RawNode.ConfState and its serialized state
-// machine, then Compact keeping a random tail of 0..snapTail entries. A
-// follower whose entries the leader compacted gets a MsgSnap; the
-// simulator calls ReportSnapshot(to, true) on the sender when it delivers
-// one and ReportSnapshot(to, false) when the network loses it.
+// at its applied index with RawNode.ConfState and data in the runtime's
+// format (node.EncodeSnapshotData: an address book header naming every
+// member at its simulated address, then what the state machine's
+// SnapshotView writes), then Compact keeping a random tail of 0..snapTail
+// entries. A follower whose entries the leader compacted gets a MsgSnap;
+// the simulator calls ReportSnapshot(to, true) on the sender when it
+// delivers one and ReportSnapshot(to, false) when the network loses it.
 //
 // A fifth of the default seeds (letting the seed pick the size), and every
 // seed of ProfileChurn and ProfileChurnHunt, have membership churn
@@ -93,14 +113,16 @@
 // the leader's snapshot), promote a learner, demote a voter through a
 // joint configuration, remove a member (a follower or the leader itself),
 // replace two voters in one joint change, or transfer leadership to a
-// random voter. Churn never leaves fewer than 3 voters. The committed
-// configuration is the replay of the configuration changes in log order,
-// advanced when the first node applies one. A removed node is stopped for
-// good once every voter of the committed configuration has durably
-// learned that its removal is committed (earlier, voters still in the old
-// or joint configuration may need its vote). Clients talk only to members
-// of the committed configuration, and the liveness checks judge its
-// members.
+// random voter. Changes go through Replica.ProposeConfChange, with the
+// added node's address when the change adds one new node (the runtime
+// takes one address per change). Churn never leaves fewer than 3 voters.
+// The committed configuration is the replay of the configuration changes
+// in log order, advanced when the first node applies one. A removed node
+// is stopped for good once every voter of the committed configuration has
+// durably learned that its removal is committed (earlier, voters still in
+// the old or joint configuration may need its vote). Clients talk only to
+// members of the committed configuration, and the liveness checks judge
+// its members.
 //
 // Initial voters start with SetConfState(Voters: initial voters) on their
 // durable storage (Bootstrap on the real storage).
@@ -201,28 +223,33 @@
 //	bug                          profile     caught by (seeds)           with the direct rule checks off
 //	CommitPreviousTermByCount    bughunt     leader commit rule (1)      leader completeness (1)
 //	VoteWithoutLogCheck          bughunt     leader completeness (1)
-//	AckAppendBeforePersist       bughunt     ready contract (1)          committed entries durable (2)
-//	ReadBeforeTermCommit         bughunt     linearizability (~16)
-//	ApplyConfChangeOnPropose     churnhunt   configuration replay (1)    core panic (~16)
-//	AllowTwoPendingConfChanges   churnhunt   one pending change (1)      core panic (1)
-//	CountLearnerVotes            churnhunt   election safety (~3)        election safety (~3)
-//	RemovedLeaderStaysLeader     churnhunt   removed leader (~2)         none in 500 seeds
-//	InstallStaleSnapshot         churnhunt   snapshot install (1)        persistence (~4)
+//	AckAppendBeforePersist       bughunt     ready contract (1)          committed entries durable (1)
+//	ReadBeforeTermCommit         bughunt     linearizability (2)
+//	ApplyConfChangeOnPropose     churnhunt   configuration replay (1)    core panic (11)
+//	AllowTwoPendingConfChanges   churnhunt   one pending change (1)      core panic (15)
+//	CountLearnerVotes            churnhunt   state-machine safety (6)    state-machine safety (6)
+//	RemovedLeaderStaysLeader     churnhunt   removed leader (1)          liveness (47)
+//	InstallStaleSnapshot         churnhunt   snapshot install (1)        persistence (1)
 //
+// (The seed counts are those of the runs through node.Replica; the
+// envelope the runtime puts around every command changes message sizes,
+// and so every run, from the simulator that drove the RawNode directly.)
 // "Core panic" is the core's own invariant (a committed configuration
 // change that is invalid when applied); "persistence" is the storage
 // refusing a snapshot older than the one it holds. A removed leader that
-// keeps leading breaks no end-to-end property the simulator observes (it
-// still replicates the log it was given and loses its followers when they
-// elect a leader in a higher term), so only the direct rule catches it.
+// keeps leading rarely breaks an end-to-end property the simulator
+// observes (it still replicates the log it was given and loses its
+// followers when they elect a leader in a higher term; seed 47 stalls the
+// cluster for good), so the direct rule is what catches it.
 //
 // # Client workload and history
 //
 // 3 to 8 clients each have at most one op outstanding, on a random live
-// node, over 5 keys. Put(k, v) is proposed with RawNode.Propose; its entry
-// encodes (client, op, key, value) (check.KVCommand), and the KV state
-// machine applies each (client, op) at most once, like a client session
-// table, so a proposal duplicated by the network is harmless. Get(k) calls
+// node, over 5 keys. Put(k, v) is proposed with Replica.Propose; its
+// command encodes (client, op, key, value) (check.KVCommand), which the
+// runtime wraps in its envelope, and the KV state machine applies each
+// (client, op) at most once, like a client session table, so a proposal
+// duplicated by the network is harmless. Get(k) calls
 // RawNode.ReadIndex, waits for the ReadState, then until its node has
 // applied ReadState.Index, and reads that node's state machine.
 //
@@ -244,6 +271,13 @@
 //     durable, or superseded by a later durable term; leader messages carry
 //     a durable term), a Ready that changes term, vote or log asks for an
 //     fsync, and every applied entry is durable;
+//   - runtime (ready.go, checked by the simulator itself): the Replica
+//     sends exactly the Ready's MessagesBeforePersist inside Ready and its
+//     MessagesAfterPersist inside Persist (after SaveReady; the ready
+//     contract judges both), Finish applies up to the index the Ready's
+//     entries reach, every snapshot's data decodes
+//     (node.DecodeSnapshotData), and a proposal made on an incarnation
+//     completes (OnResult) with the result of the op it proposed;
 //   - leader commit rule (paper §5.4.2): a leader advances its commit
 //     index only to an entry of its own term;
 //   - election safety: at most one leader per term (Ready.SoftState);

@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 
+	ironnode "github.com/ironraft/ironraft/node"
 	"github.com/ironraft/ironraft/raft"
 	"github.com/ironraft/ironraft/raftpb"
 	"github.com/ironraft/ironraft/storage"
@@ -55,20 +56,26 @@ func ParseBackend(s string) (Backend, bool) {
 	return 0, false
 }
 
-// store is a node's durable state as the simulator uses it: the core reads
-// it (raft.Storage), and the Ready loop and the compaction write it.
+// store is a node's durable state as the simulator uses it: the node's
+// Replica persists its Readys into it and the core reads it
+// (ironnode.LogStore), and the simulator's compaction writes it.
 type store interface {
-	raft.Storage
-	// save persists a Ready: its snapshot, then its entries and hard state.
-	save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot, mustSync bool) error
+	ironnode.LogStore
 	createSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (*raftpb.Snapshot, error)
 	compact(i uint64) error
 }
 
+var (
+	_ store = memStore{}
+	_ store = (*diskStore)(nil)
+)
+
 // memStore is the MemoryStorage backend.
 type memStore struct{ *raft.MemoryStorage }
 
-func (m memStore) save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot, _ bool) error {
+// SaveReady persists a Ready: its snapshot, then its entries and hard
+// state. Memory survives crashes whole, so there is nothing to sync.
+func (m memStore) SaveReady(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot, _ bool) error {
 	if snap != nil {
 		if err := m.ApplySnapshot(snap); err != nil {
 			return fmt.Errorf("apply snapshot: %w", err)
@@ -129,10 +136,6 @@ func (d *diskStore) open(mem *vfs.MemFS) error {
 // crash keeps only the durable state of the disk and recovers the storage
 // from it. The old Storage is dropped, not closed: a crash closes nothing.
 func (d *diskStore) crash() error { return d.open(d.mem.Crash()) }
-
-func (d *diskStore) save(hs *raftpb.HardState, ents []*raftpb.Entry, snap *raftpb.Snapshot, mustSync bool) error {
-	return d.SaveReady(hs, ents, snap, mustSync)
-}
 
 func (d *diskStore) createSnapshot(i uint64, cs *raftpb.ConfState, data []byte) (*raftpb.Snapshot, error) {
 	return d.CreateSnapshot(i, cs, data)

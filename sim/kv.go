@@ -3,10 +3,12 @@ package sim
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 
 	"github.com/ironraft/ironraft/internal/check"
+	ironnode "github.com/ironraft/ironraft/node"
 	"github.com/ironraft/ironraft/raft"
 	"github.com/ironraft/ironraft/raftpb"
 )
@@ -17,13 +19,24 @@ var sprintf = fmt.Sprintf
 // of ops already applied. A client op may be in the log more than once (a
 // duplicated forwarded proposal is appended twice); like a real client
 // session table, the state machine applies each (client, op) once.
+//
+// The node's Replica drives it through ironnode.StateMachine: it restores
+// it from snapshots and applies the commands of committed entries (without
+// the runtime's envelope).
 type kvState struct {
 	vals map[string]string
 	done map[uint64]struct{}
+	// onPut, if not nil, learns every command that takes effect (is not a
+	// duplicate), in log order.
+	onPut func(check.KVCommand)
+	// restores counts Restore calls.
+	restores int
 }
 
-func newKVState() kvState {
-	return kvState{vals: map[string]string{}, done: map[uint64]struct{}{}}
+var _ ironnode.StateMachine = (*kvState)(nil)
+
+func newKVState(onPut func(check.KVCommand)) *kvState {
+	return &kvState{vals: map[string]string{}, done: map[uint64]struct{}{}, onPut: onPut}
 }
 
 func opKey(client, op uint32) uint64 { return uint64(client)<<32 | uint64(op) }
@@ -39,6 +52,55 @@ func (kv *kvState) apply(cmd check.KVCommand) bool {
 	kv.vals[cmd.Key] = cmd.Value
 	return true
 }
+
+// Apply applies committed commands. The result of a KV command is its op
+// key (opKey), so that the simulator can check that the runtime completes
+// each proposal with its own entry; anything else is ignored (nil).
+func (kv *kvState) Apply(cmds []ironnode.Command) []any {
+	res := make([]any, len(cmds))
+	for i, c := range cmds {
+		cmd, ok := check.DecodeKVCommand(c.Data)
+		if !ok {
+			continue
+		}
+		res[i] = opKey(cmd.Client, cmd.Op)
+		if kv.apply(cmd) && kv.onPut != nil {
+			kv.onPut(cmd)
+		}
+	}
+	return res
+}
+
+// Snapshot returns the state serialized at once: the simulator is
+// single-threaded, so the view need not share anything with later Apply
+// calls.
+func (kv *kvState) Snapshot() (ironnode.SnapshotView, error) { return kvView(kv.encode()), nil }
+
+// Restore replaces the state (not onPut) with one written by a
+// SnapshotView.
+func (kv *kvState) Restore(r io.Reader) error {
+	b, err := io.ReadAll(r)
+	if err != nil {
+		return fmt.Errorf("sim: read the snapshot: %w", err)
+	}
+	restored, err := decodeKV(b)
+	if err != nil {
+		return err
+	}
+	kv.vals, kv.done = restored.vals, restored.done
+	kv.restores++
+	return nil
+}
+
+// kvView is a serialized kvState.
+type kvView []byte
+
+func (v kvView) Write(w io.Writer) error {
+	_, err := w.Write(v)
+	return err
+}
+
+func (kvView) Release() {}
 
 // overlay is a node's log while a Ready is being persisted: the durable log
 // with the Ready's entries on top. It implements check.Log.
@@ -113,10 +175,10 @@ func appendString(b []byte, s string) []byte {
 	return append(b, s...)
 }
 
-// decodeKV restores a state machine from snapshot data made by encode;
-// empty data (the initial snapshot) is the empty state.
-func decodeKV(b []byte) (kvState, error) {
-	kv := newKVState()
+// decodeKV decodes a state machine serialized by encode; empty data is the
+// empty state.
+func decodeKV(b []byte) (*kvState, error) {
+	kv := newKVState(nil)
 	if len(b) == 0 {
 		return kv, nil
 	}
@@ -140,29 +202,29 @@ func decodeKV(b []byte) (kvState, error) {
 	}
 	nk, ok := next()
 	if !ok {
-		return kv, bad
+		return nil, bad
 	}
 	for i := uint64(0); i < nk; i++ {
 		k, ok1 := str()
 		v, ok2 := str()
 		if !ok1 || !ok2 {
-			return kv, bad
+			return nil, bad
 		}
 		kv.vals[k] = v
 	}
 	nd, ok := next()
 	if !ok {
-		return kv, bad
+		return nil, bad
 	}
 	for i := uint64(0); i < nd; i++ {
 		k, ok := next()
 		if !ok {
-			return kv, bad
+			return nil, bad
 		}
 		kv.done[k] = struct{}{}
 	}
 	if len(b) != 0 {
-		return kv, bad
+		return nil, bad
 	}
 	return kv, nil
 }

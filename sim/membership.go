@@ -87,12 +87,17 @@ func (s *Sim) churnOn(l *node) {
 		return &raftpb.ConfChangeSingle{Type: t, NodeId: id}
 	}
 	var cc *raftpb.ConfChange
+	// addr is the address the change gives the node it adds: one per
+	// change (ProposeConfChange), so only a change that adds one new node
+	// names it.
+	addr := ""
 	kind := s.rng.IntN(numChurnKinds)
 	switch {
 	case kind == churnAddLearner && len(fresh) > 0:
 		id := pick(s.rng, fresh...)
 		s.join(id)
 		cc = &raftpb.ConfChange{Changes: []*raftpb.ConfChangeSingle{single(raftpb.ConfChangeAddLearnerNode, id)}}
+		addr = addrOf(id)
 	case kind == churnPromote && len(learners) > 0:
 		cc = &raftpb.ConfChange{Changes: []*raftpb.ConfChangeSingle{single(raftpb.ConfChangeAddNode, pick(s.rng, learners...))}}
 	case kind == churnDemote && len(voters) > minVoters:
@@ -129,8 +134,10 @@ func (s *Sim) churnOn(l *node) {
 	}
 	s.stats.Churn[kind]++
 	s.stats.ConfProposed++
-	err := l.rn.ProposeConfChange(cc)
-	if err != nil {
+	pid, err := l.r.ProposeConfChange(cc, addr)
+	if err == nil {
+		l.proposals[pid] = 0
+	} else {
 		s.stats.ConfRefused++
 		if !errors.Is(err, raft.ErrPendingConfChange) && !errors.Is(err, raft.ErrInvalidConfChange) &&
 			!errors.Is(err, raft.ErrProposalDropped) && !errors.Is(err, raft.ErrUncommittedLogFull) {

@@ -4,14 +4,15 @@ import (
 	"math/rand/v2"
 
 	"github.com/ironraft/ironraft/internal/check"
+	ironnode "github.com/ironraft/ironraft/node"
 	"github.com/ironraft/ironraft/raft"
 	"github.com/ironraft/ironraft/raftpb"
 	"github.com/ironraft/ironraft/storage"
 )
 
 // node is one simulated server: a durable store that survives crashes
-// (durable.go), and (while up) a RawNode, an inbox and a KV state machine
-// that do not.
+// (durable.go), and (while up) the runtime's Replica (with its RawNode and
+// the KV state machine), an inbox and pending reads, which do not.
 type node struct {
 	id      uint64
 	durable store
@@ -19,11 +20,24 @@ type node struct {
 	up bool
 	// inc counts incarnations; events for an older one are ignored.
 	inc uint64
-	rn  *raft.RawNode
+	r   *ironnode.Replica
+	// rn is r.RawNode(), for what the Replica does not wrap (Tick, Step,
+	// ReadIndex, TransferLeader, ReportSnapshot, Status, ConfState).
+	rn *raft.RawNode
+	// phase is the step of the Ready loop that is running, so that the
+	// Replica's Send knows what the messages it gets may promise.
+	phase readyPhase
+	// outbox holds the MessagesBeforePersist the Replica handed over in
+	// Replica.Ready, until beginReady has checked them against the Ready.
+	outbox []*raftpb.Message
 	// busy says a Ready is being persisted (rd); messages wait in inbox.
 	busy  bool
 	rd    raft.Ready
 	inbox []*raftpb.Message
+	// proposals maps the proposal IDs of this incarnation's pending
+	// proposals to what each proposed: the op key of a put, 0 for a
+	// configuration change.
+	proposals map[uint64]uint64
 	// removedLeaderSince is when this node, leading, was first seen with a
 	// configuration without itself as a voter (-1: not so).
 	removedLeaderSince int64
@@ -53,7 +67,7 @@ type node struct {
 	// coreApplied is the applied index as of the last Advance: the core's
 	// own applied index, which rules like one-pending-change depend on.
 	coreApplied uint64
-	kv          kvState
+	kv          *kvState
 	// reads are the client reads issued on this node, oldest first.
 	reads []*op
 
@@ -105,20 +119,15 @@ func (s *Sim) persistErr(n *node, what string, err error) {
 	}
 }
 
-// start creates the node's RawNode from its durable storage, with a fresh
-// random source drawn from the simulation's (ReadIndex request IDs come
-// from it, so a restarted node must not reuse the old one).
+// start creates the node's Replica (and so its RawNode) on its durable
+// storage, with fresh random sources drawn from the simulation's: ReadIndex
+// request IDs and proposal IDs come from them, so a restarted node must not
+// reuse the old ones, and a global source would make replays differ.
 func (s *Sim) start(n *node) {
-	// The state machine is rebuilt from the durable snapshot: the core
-	// hands out the committed entries after it (the log may start below
-	// it, compaction keeps a tail).
-	snap, _ := n.durable.Snapshot()
-	cfg := &raft.Config{
+	cfg := raft.Config{
 		ID:                        n.id,
 		ElectionTick:              electionTicks,
 		HeartbeatTick:             heartbeatTicks,
-		Storage:                   n.durable,
-		Applied:                   snap.GetMetadata().GetIndex(),
 		MaxSizePerMsg:             s.p.maxMsgSize,
 		MaxInflightMsgs:           s.p.maxInflight,
 		Rand:                      rand.NewPCG(s.rng.Uint64(), s.rng.Uint64()),
@@ -128,26 +137,35 @@ func (s *Sim) start(n *node) {
 	if s.p.lease {
 		cfg.ReadOnlyOption = raft.ReadOnlyLeaseBased
 	}
-	rn, err := raft.NewRawNode(cfg)
+	// NewReplica restores the state machine from the durable snapshot and
+	// starts the core with Applied at its index: the core hands out the
+	// committed entries after it again (the log may start below it,
+	// compaction keeps a tail).
+	n.kv = newKVState(s.putApplied)
+	n.phase, n.outbox = phaseIdle, nil
+	r, err := ironnode.NewReplica(ironnode.ReplicaConfig{
+		Raft:         cfg,
+		Store:        n.durable,
+		StateMachine: n.kv,
+		Send:         func(msgs []*raftpb.Message) { s.sendFrom(n, msgs) },
+		OnResult:     func(pid, index uint64, value any) { s.proposalDone(n, pid, index, value) },
+		PIDSource:    rand.NewPCG(s.rng.Uint64(), s.rng.Uint64()),
+	})
 	if err != nil {
 		s.fail(check.Failf(check.PersistenceName, "node %d cannot start from its durable state: %v", n.id, err))
 		return
 	}
 	hs, cs, _ := n.durable.InitialState()
-	n.up, n.rn, n.busy, n.inbox = true, rn, false, nil
+	n.up, n.r, n.rn, n.busy, n.inbox = true, r, r.RawNode(), false, nil
 	n.started = true
 	n.inc++
 	n.role, n.lead, n.term, n.ledTerm = raft.StateFollower, 0, hs.GetTerm(), 0
 	n.holdTerm, n.holdUntil, n.crashOnPersist = 0, 0, false
-	n.applied = snap.GetMetadata().GetIndex()
+	n.applied = r.Applied()
 	n.coreApplied = n.applied
-	kv, err := decodeKV(snap.GetData())
-	if err != nil {
-		s.fail(check.Failf(check.PersistenceName, "node %d: durable snapshot at %d: %v", n.id, n.applied, err))
-	}
-	n.kv = kv
 	n.cfg = check.ConfigOf(cs)
 	n.reads = nil
+	n.proposals = map[uint64]uint64{}
 	s.checkConf(n, "at start")
 }
 
@@ -175,7 +193,8 @@ func (s *Sim) crashFor(n *node, kind faultKind, down int, loseSent bool) {
 		s.stats.CrashesInFsync++
 	}
 	s.tr.add(trRec{at: s.now, kind: trCrash, a: n.id, b: inFsync})
-	n.up, n.rn, n.busy, n.inbox = false, nil, false, nil
+	n.up, n.r, n.rn, n.busy, n.inbox = false, nil, nil, false, nil
+	n.phase, n.outbox, n.proposals = phaseIdle, nil, nil
 	if d, ok := n.durable.(*diskStore); ok {
 		// Only what was synced survives; recover the storage from it now,
 		// so that the checks below judge what the disk really holds.
@@ -222,7 +241,7 @@ func (s *Sim) restart(n *node) {
 	s.process(n)
 }
 
-// step feeds m to n's RawNode, unless the hold-new-term fault loses it.
+// step feeds m to n's core, unless the hold-new-term fault loses it.
 func (s *Sim) step(n *node, m *raftpb.Message) {
 	if s.heldBack(n, m) {
 		s.stats.Dropped++
@@ -232,226 +251,4 @@ func (s *Sim) step(n *node, m *raftpb.Message) {
 	// Errors are refusals of stale or unexpected messages; the core
 	// changes nothing for them.
 	_ = n.rn.Step(m)
-}
-
-// process handles n's Readys until it has none or one is being persisted.
-func (s *Sim) process(n *node) {
-	for s.err == nil && n.up && !n.busy && n.rn.HasReady() {
-		rd := n.rn.Ready()
-		s.beginReady(n, rd)
-		if rd.MustSync {
-			n.busy, n.rd = true, rd
-			s.schedule(event{at: s.now + int64(s.rng.IntN(s.p.fsyncMax+1)), kind: evFsync, node: n.id, inc: n.inc})
-			return
-		}
-		s.finishReady(n, rd)
-	}
-}
-
-// fsyncDone completes n's in-flight Ready, then steps the messages that
-// arrived meanwhile.
-func (s *Sim) fsyncDone(n *node) {
-	rd := n.rd
-	n.busy, n.rd = false, raft.Ready{}
-	s.finishReady(n, rd)
-	for len(n.inbox) > 0 && n.up && !n.busy && s.err == nil {
-		inbox := n.inbox
-		n.inbox = nil
-		for _, m := range inbox {
-			s.step(n, m)
-		}
-		s.process(n)
-	}
-}
-
-// beginReady is steps 0 and 1 of the Ready contract: observe the new soft
-// and hard state (and check the leader invariants), then send
-// MessagesBeforePersist.
-func (s *Sim) beginReady(n *node, rd raft.Ready) {
-	if rd.HardState != nil {
-		n.term = rd.HardState.GetTerm()
-	}
-	if ss := rd.SoftState; ss != nil {
-		if ss.RaftState != n.role || ss.Lead != n.lead {
-			s.tr.add(trRec{at: s.now, kind: trRole, a: n.id, b: n.term, c: uint64(ss.RaftState), d: ss.Lead})
-		}
-		n.role, n.lead = ss.RaftState, ss.Lead
-	}
-	stableLast, _ := n.durable.LastIndex()
-	n.ledBefore = n.role == raft.StateLeader && n.ledTerm == n.term
-	if n.role == raft.StateLeader && n.ledTerm != n.term {
-		n.ledTerm = n.term
-		s.fail(s.elect.Leader(n.id, n.term))
-		s.fail(s.ledger.LeaderElected(n.id, n.term, overlay{base: n.durable, ents: rd.Entries}))
-		s.newLeaderFaults(n)
-	}
-	s.fail(s.appendOnly.OnReady(n.id, n.term, n.role == raft.StateLeader, stableLast, rd.Entries))
-	if n.role == raft.StateLeader && len(rd.Entries) > 0 && !s.opts.SkipMembershipRules {
-		s.fail(check.CheckOnePendingChange(n.id, n.term, n.coreApplied, rd.Entries, overlay{base: n.durable, ents: rd.Entries}))
-	}
-	if rd.Snapshot != nil {
-		s.checkSnapshotInstall(n, rd.Snapshot)
-	}
-	s.checkMustSync(n, rd)
-	for _, m := range rd.MessagesBeforePersist {
-		s.checkOutgoing(n, m, rd.Entries)
-		s.send(m)
-	}
-}
-
-// finishReady is steps 2 to 4: persist, send MessagesAfterPersist, apply,
-// serve reads, Advance.
-func (s *Sim) finishReady(n *node, rd raft.Ready) {
-	if s.tornPersist(n, rd) {
-		return
-	}
-	prevHS, _, _ := n.durable.InitialState()
-	s.persistErr(n, "persist Ready", n.durable.save(rd.HardState, rd.Entries, rd.Snapshot, rd.MustSync))
-	if n.crashOnPersist && len(rd.Entries) > 0 && n.role == raft.StateLeader && !s.healed {
-		n.crashOnPersist = false
-		s.schedule(event{at: s.now, kind: evCrash, node: n.id, inc: n.inc, fault: fTailCrash, loseSent: true,
-			down: n.crashDown})
-	}
-	oldCommit := prevHS.GetCommit()
-	if hs := rd.HardState; hs != nil {
-		old := prevHS
-		if n.role == raft.StateLeader && hs.GetCommit() > old.GetCommit() && !s.healed &&
-			s.p.crashOnCommit > 0 && s.rng.Float64() < s.p.crashOnCommit {
-			s.schedule(event{at: s.now + int64(s.rng.IntN(3)), kind: evCrash, node: n.id, inc: n.inc, fault: fCommitCrash})
-		}
-	}
-	if len(rd.Entries) > 0 || rd.MustSync {
-		var lo, hi uint64
-		if k := len(rd.Entries); k > 0 {
-			lo, hi = rd.Entries[0].Index, rd.Entries[k-1].Index
-		}
-		hs, _, _ := n.durable.InitialState()
-		s.tr.add(trRec{at: s.now, kind: trPersist, a: n.id, c: lo, d: hi,
-			s: sprintf(" hs=(term=%d vote=%d commit=%d)", hs.GetTerm(), hs.GetVote(), hs.GetCommit())})
-	}
-	if hs := rd.HardState; hs != nil && hs.GetCommit() > 0 {
-		if n.role == raft.StateLeader && n.ledBefore {
-			if t, _ := n.durable.Term(hs.GetCommit()); t != hs.GetTerm() && hs.GetCommit() > oldCommit {
-				s.stats.OldTermCommits++
-				if !s.healed && s.p.crashOnOldCommit > 0 && s.rng.Float64() < s.p.crashOnOldCommit {
-					// Right after the entries are applied below (a client
-					// may see its put acknowledged), before any entry of
-					// the leader's term spreads.
-					s.note("n%d, leader in term %d, committed entry %d of term %d: crash it", n.id, n.term, hs.GetCommit(), t)
-					s.schedule(event{at: s.now, kind: evCrash, node: n.id, inc: n.inc, fault: fOldCommitCrash, loseSent: true})
-					s.fig8OldCommit(n)
-				}
-			}
-			if !s.opts.SkipCommitRule {
-				s.stats.ContractChecks++
-				s.fail(check.CheckLeaderCommit(n.id, n.term, oldCommit, hs.GetCommit(), n.durable))
-			}
-		}
-		s.fail(s.ledger.Committed(n.id, hs.GetTerm(), hs.GetCommit(), n.durable))
-	}
-	for _, m := range rd.MessagesAfterPersist {
-		s.checkOutgoing(n, m, nil)
-		s.send(m)
-	}
-	if rd.Snapshot != nil {
-		s.installSnapshot(n, rd.Snapshot)
-	}
-	s.apply(n, rd.CommittedEntries)
-	for _, rs := range rd.ReadStates {
-		s.readState(n, rs)
-	}
-	s.serveReads(n)
-	n.rn.Advance()
-	n.coreApplied = n.applied
-	s.afterAdvance(n, len(rd.CommittedEntries) > 0 || rd.Snapshot != nil)
-}
-
-// apply applies committed entries to n's state machine.
-func (s *Sim) apply(n *node, ents []*raftpb.Entry) {
-	if len(ents) == 0 {
-		return
-	}
-	for _, e := range ents {
-		if t, err := n.durable.Term(e.Index); !s.opts.SkipReadyContract && (err != nil || t != e.Term) {
-			s.fail(check.Failf(check.ReadyContractName, "node %d applies entry %d (term %d) that is not in its durable log (durable term %d, %v)",
-				n.id, e.Index, e.Term, t, err))
-		}
-		s.fail(s.ledger.Applied(n.id, n.term, e))
-		if e.Index != n.applied+1 {
-			s.fail(check.Failf(check.StateMachineSafetyName, "node %d applies entry %d after %d", n.id, e.Index, n.applied))
-		}
-		n.applied = e.Index
-		if e.Type == raftpb.EntryConfChange {
-			s.applyConfChange(n, e)
-			continue
-		}
-		if e.Type != raftpb.EntryNormal {
-			continue
-		}
-		if cmd, ok := check.DecodeKVCommand(e.Data); ok && n.kv.apply(cmd) {
-			s.putApplied(cmd)
-		}
-	}
-	s.tr.add(trRec{at: s.now, kind: trApply, a: n.id, c: ents[0].Index, d: ents[len(ents)-1].Index})
-}
-
-// checkMustSync checks that a Ready that changes the durable term, vote or
-// log asks for an fsync.
-func (s *Sim) checkMustSync(n *node, rd raft.Ready) {
-	if s.opts.SkipReadyContract || rd.MustSync {
-		return
-	}
-	s.stats.ContractChecks++
-	hs, _, _ := n.durable.InitialState()
-	changed := len(rd.Entries) > 0 || rd.Snapshot != nil ||
-		(rd.HardState != nil && (rd.HardState.Term != hs.GetTerm() || rd.HardState.Vote != hs.GetVote()))
-	if changed {
-		s.fail(check.Failf(check.ReadyContractName, "node %d: Ready changes term, vote or log but MustSync is false", n.id))
-	}
-}
-
-// checkOutgoing checks that m, about to leave n, promises nothing that is
-// not durable yet. pending are the entries of the Ready still being
-// persisted (nil once it is).
-func (s *Sim) checkOutgoing(n *node, m *raftpb.Message, pending []*raftpb.Entry) {
-	if s.opts.SkipReadyContract {
-		return
-	}
-	s.stats.ContractChecks++
-	hs, _, _ := n.durable.InitialState()
-	switch m.Type {
-	case raftpb.MsgApp, raftpb.MsgHeartbeat, raftpb.MsgSnap, raftpb.MsgTimeoutNow:
-		// The leader's messages: it persisted its term (and its vote for
-		// itself) before it could win. Other messages may carry a term not
-		// yet persisted: a term alone promises nothing.
-		if m.Term > hs.GetTerm() {
-			s.fail(check.Failf(check.ReadyContractName, "node %d sends %s with term %d before persisting that term (durable term %d)",
-				n.id, m.Type, m.Term, hs.GetTerm()))
-		}
-	case raftpb.MsgVote:
-		// A later durable term also keeps the promise: the node never acts
-		// in m.Term again.
-		if hs.GetTerm() < m.Term || (hs.GetTerm() == m.Term && hs.GetVote() != n.id) {
-			s.fail(check.Failf(check.ReadyContractName, "node %d asks for votes in term %d before persisting its own vote (durable term %d vote %d)",
-				n.id, m.Term, hs.GetTerm(), hs.GetVote()))
-		}
-	case raftpb.MsgVoteResp:
-		if !m.Reject && (hs.GetTerm() < m.Term || (hs.GetTerm() == m.Term && hs.GetVote() != m.To)) {
-			s.fail(check.Failf(check.ReadyContractName, "node %d grants its vote to %d in term %d before persisting it (durable term %d vote %d)",
-				n.id, m.To, m.Term, hs.GetTerm(), hs.GetVote()))
-		}
-	case raftpb.MsgAppResp:
-		if m.Reject || m.MatchIndex == 0 {
-			return
-		}
-		last, _ := n.durable.LastIndex()
-		if len(pending) > 0 && pending[0].Index <= m.MatchIndex {
-			s.fail(check.Failf(check.ReadyContractName,
-				"node %d acknowledges index %d to %d (term %d) while entries [%d..%d] of its Ready are not persisted yet",
-				n.id, m.MatchIndex, m.To, m.Term, pending[0].Index, pending[len(pending)-1].Index))
-		} else if last < m.MatchIndex {
-			s.fail(check.Failf(check.ReadyContractName, "node %d acknowledges index %d to %d but its durable log ends at %d",
-				n.id, m.MatchIndex, m.To, last))
-		}
-	}
 }

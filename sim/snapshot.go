@@ -1,10 +1,12 @@
 package sim
 
 import (
+	"bytes"
 	"errors"
 	"hash/fnv"
 
 	"github.com/ironraft/ironraft/internal/check"
+	ironnode "github.com/ironraft/ironraft/node"
 	"github.com/ironraft/ironraft/raft"
 	"github.com/ironraft/ironraft/raftpb"
 	"github.com/ironraft/ironraft/vfs"
@@ -13,12 +15,15 @@ import (
 // Snapshots and compaction.
 //
 // A node whose applied index is snapGap past its snapshot takes a new one
-// at its applied index (with RawNode.ConfState and the serialized state
-// machine) and compacts its durable log, keeping a random tail of at most
-// snapTail entries. A snapshot handed out in Ready.Snapshot is persisted
-// first, and the state machine is restored from it before the Ready's
-// CommittedEntries are applied. A restarted node rebuilds its state
-// machine from its durable snapshot (node.start).
+// at its applied index and compacts its durable log, keeping a random tail
+// of at most snapTail entries. The snapshot holds RawNode.ConfState and, as
+// the runtime writes it (ironnode.EncodeSnapshotData), an address book
+// header (every member of the configuration at its simulated address,
+// addrOf) and the state machine's SnapshotView. A snapshot handed out in
+// Ready.Snapshot is persisted first (Replica.Persist), and Replica.Finish
+// restores the state machine from it before it applies the Ready's
+// CommittedEntries. A restarted node's Replica rebuilds its state machine
+// from its durable snapshot (NewReplica).
 
 // maybeCompact takes a snapshot of n at its applied index and compacts.
 func (s *Sim) maybeCompact(n *node) {
@@ -29,8 +34,19 @@ func (s *Sim) maybeCompact(n *node) {
 	if s.p.snapGap <= 0 || n.applied < snap.GetMetadata().GetIndex()+uint64(s.p.snapGap) {
 		return
 	}
-	data := n.kv.encode()
-	created, err := n.durable.createSnapshot(n.applied, n.rn.ConfState(), data)
+	var sm bytes.Buffer
+	view, err := n.kv.Snapshot()
+	if err == nil {
+		err = view.Write(&sm)
+		view.Release()
+	}
+	if err != nil {
+		s.fail(check.Failf(runtimeName, "node %d: state machine snapshot at %d: %v", n.id, n.applied, err))
+		return
+	}
+	cs := n.rn.ConfState()
+	data := ironnode.EncodeSnapshotData(addressBook(cs), sm.Bytes())
+	created, err := n.durable.createSnapshot(n.applied, cs, data)
 	if err != nil {
 		s.fail(check.Failf(check.PersistenceName, "node %d: create snapshot at %d: %v", n.id, n.applied, err))
 		return
@@ -48,11 +64,31 @@ func (s *Sim) maybeCompact(n *node) {
 	s.note("n%d snapshot at %d (%s), log from %d", n.id, n.applied, check.ConfigOf(created.GetMetadata().GetConfState()), first)
 }
 
+// addrOf is node id's simulated transport address.
+func addrOf(id uint64) string { return sprintf("sim:%d", id) }
+
+// addressBook is the address book of the configuration cs: each member at
+// addrOf.
+func addressBook(cs *raftpb.ConfState) map[uint64]string {
+	book := map[uint64]string{}
+	for _, ids := range [][]uint64{cs.GetVoters(), cs.GetVotersOutgoing(), cs.GetLearners(), cs.GetLearnersNext()} {
+		for _, id := range ids {
+			book[id] = addrOf(id)
+		}
+	}
+	return book
+}
+
 // snapshotData checks that every snapshot taken at index i holds the same
 // state machine: they all applied the same committed prefix.
 func (s *Sim) snapshotData(id, i uint64, data []byte) {
+	_, sm, err := ironnode.DecodeSnapshotData(data)
+	if err != nil {
+		s.fail(check.Failf(runtimeName, "node %d: snapshot at index %d: %v", id, i, err))
+		return
+	}
 	h := fnv.New64a()
-	h.Write(data)
+	h.Write(sm)
 	sum := h.Sum64()
 	if prev, ok := s.snapHash[i]; ok && prev.sum != sum {
 		s.fail(check.Failf(check.StateMachineSafetyName, "node %d took a snapshot at index %d whose state differs from node %d's there",
@@ -82,16 +118,17 @@ func (s *Sim) checkSnapshotInstall(n *node, snap *raftpb.Snapshot) {
 	}
 }
 
-// installSnapshot restores n's state machine from snap, persisted by this
-// Ready, before its CommittedEntries are applied.
+// installSnapshot follows snap, persisted by this Ready, in the
+// simulator's view of n (its applied index and configuration) before its
+// CommittedEntries are checked; Replica.Finish restores the state machine
+// from it.
 func (s *Sim) installSnapshot(n *node, snap *raftpb.Snapshot) {
 	md := snap.GetMetadata()
-	kv, err := decodeKV(snap.GetData())
-	if err != nil {
+	if _, _, err := ironnode.DecodeSnapshotData(snap.GetData()); err != nil {
 		s.fail(check.Failf(check.PersistenceName, "node %d: snapshot at %d: %v", n.id, md.GetIndex(), err))
 		return
 	}
-	n.kv, n.applied = kv, md.GetIndex()
+	n.applied = md.GetIndex()
 	n.cfg = check.ConfigOf(md.GetConfState())
 	s.stats.SnapInstalls++
 	s.note("n%d installs snapshot at %d term %d (%s)", n.id, md.GetIndex(), md.GetTerm(), n.cfg)

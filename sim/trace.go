@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strings"
 
@@ -190,7 +191,7 @@ func describeMsg(m *raftpb.Message) string {
 		fmt.Fprintf(&b, " seq=%d", m.HeartbeatSeq)
 	case raftpb.MsgProp:
 		for _, e := range m.Entries {
-			b.WriteString(" " + check.DescribeData(e.Data))
+			b.WriteString(" " + describeEntryData(e.Data))
 		}
 	case raftpb.MsgReadIndex:
 		fmt.Fprintf(&b, " id=%d", m.ReadId)
@@ -204,4 +205,23 @@ func describeMsg(m *raftpb.Message) string {
 		fmt.Fprintf(&b, " snap=(%d,%d)", md.GetIndex(), md.GetTerm())
 	}
 	return b.String()
+}
+
+// describeEntryData renders the data of a normal entry: "noop", or the
+// command inside the runtime's envelope (version 1, uvarint origin node,
+// uvarint proposal ID, command; see node/envelope.go) with its origin, or
+// its length.
+func describeEntryData(b []byte) string {
+	if len(b) == 0 || b[0] != 1 {
+		return check.DescribeData(b)
+	}
+	origin, k := binary.Uvarint(b[1:])
+	if k <= 0 {
+		return check.DescribeData(b)
+	}
+	_, j := binary.Uvarint(b[1+k:])
+	if j <= 0 {
+		return check.DescribeData(b)
+	}
+	return fmt.Sprintf("%s@n%d", check.DescribeData(b[1+k+j:]), origin)
 }

@@ -34,14 +34,12 @@ func (n *Node) Propose(ctx context.Context, cmd []byte) (any, error) {
 		n.m.proposalsFailed.Inc()
 		return nil, err
 	}
+	n.propMu.Lock()
+	n.propQ = append(n.propQ, p)
+	n.propMu.Unlock()
 	select {
-	case n.propc <- p:
-	case <-ctx.Done():
-		n.waits.remove(pid)
-		return nil, timeoutErr("propose", ctx.Err())
-	case <-n.stopc:
-		n.waits.remove(pid)
-		return nil, ErrStopped
+	case n.propSig <- struct{}{}:
+	default: // already signalled
 	}
 	select {
 	case r := <-p.ch:

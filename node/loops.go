@@ -39,6 +39,9 @@ type raftState struct {
 	reads        map[uint64]readWait
 	// removedAt is the tick at which the node saw its own removal (-1).
 	removedAt int64
+	// early is how many of the persisting Ready's CommittedEntries went to
+	// the apply loop before its persistence (applyEarly).
+	early int
 	soft      raft.SoftState
 }
 
@@ -65,9 +68,14 @@ func (n *Node) raftLoop() {
 		case msgs := <-n.recvc:
 			n.step(msgs)
 			n.stepInbox()
-		case p := <-n.propc:
-			n.propose(p)
-			n.drainProposals()
+		case <-n.propSig:
+			n.propMu.Lock()
+			q := n.propQ
+			n.propQ = nil
+			n.propMu.Unlock()
+			for _, p := range q {
+				n.propose(p)
+			}
 		case r := <-n.reqc:
 			r.fn(n.rn)
 		case <-n.reportc:
@@ -79,7 +87,8 @@ func (n *Node) raftLoop() {
 				}
 			}
 		case rd := <-n.persistDone:
-			b := applyBatch{snap: rd.Snapshot, ents: rd.CommittedEntries, committedAt: time.Now()}
+			b := applyBatch{snap: rd.Snapshot, ents: rd.CommittedEntries[rs.early:], committedAt: time.Now()}
+			rs.early = 0
 			n.rn.Advance()
 			rs.inReady = false
 			if b.snap == nil && len(b.ents) == 0 {
@@ -132,8 +141,47 @@ func (n *Node) handOut(rs *raftState, rd raft.Ready) {
 	if len(rd.MessagesBeforePersist) > 0 {
 		n.send(rd.MessagesBeforePersist)
 	}
+	rs.early = n.applyEarly(rd)
 	rs.inReady = true
 	n.persistc <- rd // never blocks: size one, and !inReady before
+}
+
+// applyEarly hands the apply loop the committed entries of rd that earlier
+// Readys persisted, so they are applied while rd is being persisted rather
+// than after (etcd's server does the same): the leader's committed entries
+// usually travel in a Ready that also carries new proposals, and would
+// otherwise wait for that fsync. It stops before any entry rd itself
+// writes (it may replace a stale one at the same index) and before a
+// configuration change (whose configuration the core applies at Advance),
+// and sends nothing if rd has a snapshot or the apply queue is full. It
+// returns how many entries it handed over.
+func (n *Node) applyEarly(rd raft.Ready) int {
+	if rd.Snapshot != nil || len(rd.CommittedEntries) == 0 || n.rs.pendingApply != nil {
+		return 0
+	}
+	limit, err := n.store.LastIndex()
+	if err != nil {
+		return 0
+	}
+	if len(rd.Entries) > 0 {
+		limit = min(limit, rd.Entries[0].Index-1)
+	}
+	k := 0
+	for _, e := range rd.CommittedEntries {
+		if e.Index > limit || e.Type == raftpb.EntryConfChange {
+			break
+		}
+		k++
+	}
+	if k == 0 {
+		return 0
+	}
+	select {
+	case n.applyc <- applyBatch{ents: rd.CommittedEntries[:k], committedAt: time.Now()}:
+		return k
+	default:
+		return 0
+	}
 }
 
 // send hands messages to the transport.
@@ -202,21 +250,11 @@ func (n *Node) tick(rs *raftState, now time.Time) {
 	}
 }
 
-// drainProposals takes the proposals already waiting, so they go into one
-// Ready.
-func (n *Node) drainProposals() {
-	for range 256 {
-		select {
-		case p := <-n.propc:
-			n.propose(p)
-		default:
-			return
-		}
-	}
-}
-
 // propose hands p to the core; a refusal completes it at once.
 func (n *Node) propose(p *proposal) {
+	if !n.waits.has(p.pid) {
+		return // its caller gave up before it reached the core
+	}
 	err := n.rn.Propose(p.data)
 	if err == nil {
 		return

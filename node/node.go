@@ -54,11 +54,17 @@ type Node struct {
 	book  *addressBook
 	m     *metrics
 
-	// Channels into the raft loop. Their bounds: propc and reqc are
-	// unbuffered (callers wait in select with their context); recvc holds
-	// batches of messages, counted against MaxInboxMessages by inboxLen
-	// (Receive drops beyond it).
-	propc    chan *proposal
+	// Proposals wait in propQ, bounded by MaxPendingProposals and
+	// MaxPendingBytes (waits.add refuses beyond them), and propSig (size
+	// one) wakes the raft loop, which takes them all at once: the
+	// proposals that arrive while a Ready is being persisted go into the
+	// next Ready together, one fsync for all.
+	propMu  sync.Mutex
+	propQ   []*proposal
+	propSig chan struct{}
+	// reqc is unbuffered (callers wait in select with their context);
+	// recvc holds batches of messages, counted against MaxInboxMessages by
+	// inboxLen (Receive drops beyond it).
 	reqc     chan request
 	recvc    chan []*raftpb.Message
 	inboxLen atomic.Int64
@@ -214,7 +220,7 @@ func newNode(cfg Config, log *slog.Logger, st *storage.Storage, mode startMode, 
 	}
 	n := &Node{
 		cfg: cfg, id: cfg.ID, log: log, store: st, tr: cfg.Transport, book: book,
-		propc:       make(chan *proposal),
+		propSig:     make(chan struct{}, 1),
 		reqc:        make(chan request),
 		recvc:       make(chan []*raftpb.Message, 1024),
 		reportc:     make(chan struct{}, 1),

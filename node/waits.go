@@ -64,6 +64,14 @@ func (w *waits) remove(pid uint64) bool {
 	return ok
 }
 
+// has reports whether proposal pid is still waited for.
+func (w *waits) has(pid uint64) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.props[pid]
+	return ok
+}
+
 func (w *waits) pending() (int, int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -42,7 +42,7 @@ type raftState struct {
 	// early is how many of the persisting Ready's CommittedEntries went to
 	// the apply loop before its persistence (applyEarly).
 	early int
-	soft      raft.SoftState
+	soft  raft.SoftState
 }
 
 func (n *Node) raftLoop() {

@@ -96,7 +96,7 @@ func newTestCluster(t *testing.T, n int, tweak func(*Config)) *testCluster {
 			t.Fatal(err)
 		}
 	}
-	c.waitLeader()
+	c.waitLeader(t)
 	return c
 }
 
@@ -137,29 +137,29 @@ func (c *testCluster) stopAll() {
 }
 
 // stop stops member i gracefully.
-func (c *testCluster) stop(i int) {
-	c.t.Helper()
+func (c *testCluster) stop(t *testing.T, i int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := c.members[i].srv.Stop(ctx); err != nil {
-		c.t.Errorf("Stop(m%d) = %v", i, err)
+		t.Errorf("Stop(m%d) = %v", i, err)
 	}
 	c.members[i].srv = nil
 }
 
 // restart starts member i again from its data directory, on its old
 // addresses.
-func (c *testCluster) restart(i int) {
-	c.t.Helper()
+func (c *testCluster) restart(t *testing.T, i int) {
+	t.Helper()
 	m := c.members[i]
 	cfg := c.config(m, ClusterStateNew, nil, nil)
 	s, err := New(cfg)
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	if err := s.Start(context.Background()); err != nil {
 		s.Stop(context.Background())
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
 	m.srv = s
 }
@@ -177,10 +177,10 @@ func (c *testCluster) running() []int {
 
 // waitLeader waits until every running member knows the same leader, and
 // returns its index.
-func (c *testCluster) waitLeader() int {
-	c.t.Helper()
+func (c *testCluster) waitLeader(t *testing.T) int {
+	t.Helper()
 	var lead int
-	waitFor(c.t, "a leader every member agrees on", func() bool {
+	waitFor(t, "a leader every member agrees on", func() bool {
 		lead = -1
 		var id uint64
 		for _, i := range c.running() {
@@ -201,21 +201,22 @@ func (c *testCluster) waitLeader() int {
 }
 
 // follower returns the index of a running member that does not lead.
-func (c *testCluster) follower() int {
-	lead := c.waitLeader()
+func (c *testCluster) follower(t *testing.T) int {
+	t.Helper()
+	lead := c.waitLeader(t)
 	for _, i := range c.running() {
 		if i != lead {
 			return i
 		}
 	}
-	c.t.Fatal("no follower")
+	t.Fatal("no follower")
 	return -1
 }
 
 // client returns a clientv3 client of the given members (all running ones
 // if none), closed at the end of the test.
-func (c *testCluster) client(members ...int) *clientv3.Client {
-	c.t.Helper()
+func (c *testCluster) client(t *testing.T, members ...int) *clientv3.Client {
+	t.Helper()
 	if len(members) == 0 {
 		members = c.running()
 	}
@@ -225,9 +226,9 @@ func (c *testCluster) client(members ...int) *clientv3.Client {
 	}
 	cli, err := clientv3.New(clientv3.Config{Endpoints: eps, DialTimeout: 5 * time.Second, Logger: zap.NewNop()})
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
-	c.t.Cleanup(func() { cli.Close() })
+	t.Cleanup(func() { cli.Close() })
 	return cli
 }
 

@@ -38,8 +38,8 @@ func checkHeader(t *testing.T, what string, h *pb.ResponseHeader, s *Server, rev
 
 func testPutGetHeaders(t *testing.T, c *testCluster) {
 	ctx := ctxT(t)
-	lead := c.waitLeader()
-	cli := c.client(lead)
+	lead := c.waitLeader(t)
+	cli := c.client(t, lead)
 	srv := c.members[lead].srv
 	base := srv.store.Revision()
 	put, err := cli.Put(ctx, "hdr/a", "1")
@@ -55,7 +55,7 @@ func testPutGetHeaders(t *testing.T, c *testCluster) {
 		t.Errorf("Put with prev_kv: PrevKv = %v, want value 1", put2.PrevKv)
 	}
 	for _, i := range c.running() {
-		get, err := c.client(i).Get(ctx, "hdr/a")
+		get, err := c.client(t, i).Get(ctx, "hdr/a")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,7 +77,7 @@ func testPutGetHeaders(t *testing.T, c *testCluster) {
 
 func testRangeOptions(t *testing.T, c *testCluster) {
 	ctx := ctxT(t)
-	cli := c.client()
+	cli := c.client(t)
 	var revs []int64
 	for _, kv := range []struct{ k, v string }{{"r/b", "2"}, {"r/a", "3"}, {"r/c", "1"}, {"r/a", "4"}, {"rz", "x"}} {
 		resp, err := cli.Put(ctx, kv.k, kv.v)
@@ -131,7 +131,7 @@ func testRangeOptions(t *testing.T, c *testCluster) {
 
 func testTxn(t *testing.T, c *testCluster) {
 	ctx := ctxT(t)
-	cli := c.client()
+	cli := c.client(t)
 	if _, err := cli.Put(ctx, "txn/k", "v1"); err != nil {
 		t.Fatal(err)
 	}
@@ -165,9 +165,9 @@ func testTxn(t *testing.T, c *testCluster) {
 		t.Errorf("the nested transaction's put is missing")
 	}
 	// A read-only transaction, linearizable and serializable, on a follower.
-	fcli := c.client(c.follower())
+	fcli := c.client(t, c.follower(t))
 	for _, opts := range [][]clientv3.OpOption{nil, {clientv3.WithSerializable()}} {
-		before := c.members[c.waitLeader()].srv.store.Revision()
+		before := c.members[c.waitLeader(t)].srv.store.Revision()
 		r, err := fcli.Txn(ctx).If(clientv3.Compare(clientv3.Value("txn/k"), "=", "v2")).
 			Then(clientv3.OpGet("txn/", append([]clientv3.OpOption{clientv3.WithPrefix()}, opts...)...)).Commit()
 		if err != nil || !r.Succeeded || len(r.Responses[0].GetResponseRange().Kvs) != 3 {
@@ -181,9 +181,9 @@ func testTxn(t *testing.T, c *testCluster) {
 
 func testWritesThroughFollower(t *testing.T, c *testCluster) {
 	ctx := ctxT(t)
-	f := c.follower()
-	fcli := c.client(f)
-	lcli := c.client(c.waitLeader())
+	f := c.follower(t)
+	fcli := c.client(t, f)
+	lcli := c.client(t, c.waitLeader(t))
 	for i := range 20 {
 		key := fmt.Sprintf("fw/%d", i)
 		put, err := fcli.Put(ctx, key, "v")
@@ -211,7 +211,7 @@ func testWritesThroughFollower(t *testing.T, c *testCluster) {
 
 func testKVErrors(t *testing.T, c *testCluster) {
 	ctx := ctxT(t)
-	cli := c.client()
+	cli := c.client(t)
 	var last int64
 	for i := range 5 {
 		r, err := cli.Put(ctx, "err/k", fmt.Sprint(i))

@@ -31,7 +31,7 @@ func keyExists(t *testing.T, cli *clientv3.Client, key string) bool {
 
 func testLeaseBasics(t *testing.T, c *testCluster) {
 	ctx := ctxT(t)
-	cli := c.client(c.follower())
+	cli := c.client(t, c.follower(t))
 	short, err := cli.Grant(ctx, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func testLeaseBasics(t *testing.T, c *testCluster) {
 
 func testLeaseExpiry(t *testing.T, c *testCluster) {
 	ctx := ctxT(t)
-	cli := c.client(c.follower())
+	cli := c.client(t, c.follower(t))
 	l, err := cli.Grant(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func testLeaseExpiry(t *testing.T, c *testCluster) {
 
 func testLeaseKeepAliveStream(t *testing.T, c *testCluster) {
 	ctx := ctxT(t)
-	cli := c.client(c.follower())
+	cli := c.client(t, c.follower(t))
 	l, err := cli.Grant(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ func testLeaseKeepAliveStream(t *testing.T, c *testCluster) {
 // then expire it itself.
 func testLeaseLeaderChange(t *testing.T, c *testCluster) {
 	ctx := ctxT(t)
-	cli := c.client()
+	cli := c.client(t)
 	l, err := cli.Grant(ctx, 3)
 	if err != nil {
 		t.Fatal(err)
@@ -162,16 +162,16 @@ func testLeaseLeaderChange(t *testing.T, c *testCluster) {
 	if _, err := cli.KeepAliveOnce(ctx, l.ID); err != nil {
 		t.Fatal(err)
 	}
-	lead := c.waitLeader()
+	lead := c.waitLeader(t)
 	to := (lead + 1) % len(c.members)
 	if err := c.members[lead].srv.node.TransferLeadership(ctx, c.members[to].srv.ID()); err != nil {
 		t.Fatal(err)
 	}
 	renewed := time.Now()
-	if got := c.waitLeader(); got != to {
+	if got := c.waitLeader(t); got != to {
 		t.Fatalf("leader m%d after the transfer, want m%d", got, to)
 	}
-	ttl, err := c.client(to).TimeToLive(ctx, l.ID)
+	ttl, err := c.client(t, to).TimeToLive(ctx, l.ID)
 	if err != nil {
 		t.Fatal(err)
 	}

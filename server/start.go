@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"time"
 
 	"google.golang.org/grpc"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -109,7 +110,9 @@ func (s *Server) resolveIdentity(ctx context.Context) (identity, error) {
 }
 
 // discover asks the members of InitialCluster for the cluster this member
-// was added to, and finds this member in it by its peer URLs.
+// was added to, and finds this member in it by its peer URLs. It asks again
+// until ctx ends while no member answers, or the answer does not list this
+// member yet (a follower may not have applied the addition).
 func (s *Server) discover(ctx context.Context, ic initialCluster) (identity, error) {
 	var targets []string
 	for _, m := range ic {
@@ -120,10 +123,27 @@ func (s *Server) discover(ctx context.Context, ic initialCluster) (identity, err
 	if len(targets) == 0 {
 		return identity{}, errors.New("server: --initial-cluster-state=existing but --initial-cluster names no other member to join")
 	}
-	info, err := fetchClusterInfo(ctx, targets, s.peerClientTLS)
-	if err != nil {
-		return identity{}, err
+	for {
+		info, err := fetchClusterInfo(ctx, targets, s.peerClientTLS)
+		if err != nil {
+			return identity{}, err
+		}
+		if who, ok := s.findSelf(info); ok {
+			return who, nil
+		}
+		t := time.NewTimer(500 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return identity{}, fmt.Errorf("server: cluster %x has no member with peer URLs %q: add this member first (etcdctl member add %s --peer-urls=%s)",
+				info.ClusterID, s.cfg.InitialAdvertisePeerURLs, s.cfg.Name, s.cfg.InitialAdvertisePeerURLs[0])
+		}
 	}
+}
+
+// findSelf finds this member in a discovery answer by its peer URLs.
+func (s *Server) findSelf(info clusterInfo) (identity, bool) {
 	who := identity{mode: modeJoin, clusterID: info.ClusterID}
 	for _, m := range info.Members {
 		if slices.ContainsFunc(m.PeerURLs, func(u string) bool { return slices.Contains(s.cfg.InitialAdvertisePeerURLs, u) }) {
@@ -134,11 +154,7 @@ func (s *Server) discover(ctx context.Context, ic initialCluster) (identity, err
 			who.peers = append(who.peers, node.Member{ID: m.ID, Addr: hostOf(m.PeerURLs[0])})
 		}
 	}
-	if who.id == 0 {
-		return identity{}, fmt.Errorf("server: cluster %x has no member with peer URLs %q: add this member first (etcdctl member add %s --peer-urls=%s)",
-			info.ClusterID, s.cfg.InitialAdvertisePeerURLs, s.cfg.Name, s.cfg.InitialAdvertisePeerURLs[0])
-	}
-	return who, nil
+	return who, who.id != 0
 }
 
 // startNode creates the transport (on the peer listener, shared with the

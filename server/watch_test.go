@@ -53,14 +53,14 @@ func testWatchOrder(t *testing.T, c *testCluster) {
 	// One watcher per member: every member feeds its own watchers.
 	var chans []clientv3.WatchChan
 	for _, i := range c.running() {
-		wch := c.client(i).Watch(ctx, "order/", clientv3.WithPrefix(), clientv3.WithCreatedNotify())
+		wch := c.client(t, i).Watch(ctx, "order/", clientv3.WithPrefix(), clientv3.WithCreatedNotify())
 		<-wch // created
 		chans = append(chans, wch)
 	}
 	const writers, each = 4, 25
 	var wg sync.WaitGroup
 	for w := range writers {
-		cli := c.client(c.running()[w%len(c.running())])
+		cli := c.client(t, c.running()[w%len(c.running())])
 		wg.Go(func() {
 			for i := range each {
 				if _, err := cli.Put(ctx, fmt.Sprintf("order/%d/%d", w, i), "v"); err != nil {
@@ -92,7 +92,7 @@ func testWatchOrder(t *testing.T, c *testCluster) {
 func testWatchPast(t *testing.T, c *testCluster) {
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
-	cli := c.client()
+	cli := c.client(t)
 	var start int64
 	for i := range 3 {
 		r, err := cli.Put(ctx, "past/k", fmt.Sprint(i))
@@ -106,7 +106,7 @@ func testWatchPast(t *testing.T, c *testCluster) {
 	if _, err := cli.Delete(ctx, "past/k"); err != nil {
 		t.Fatal(err)
 	}
-	wcli := c.client(c.follower())
+	wcli := c.client(t, c.follower(t))
 	evs := collect(t, wcli.Watch(ctx, "past/k", clientv3.WithRev(start), clientv3.WithPrevKV()), 4)
 	var got []string
 	for _, ev := range evs {
@@ -130,7 +130,7 @@ func testWatchPast(t *testing.T, c *testCluster) {
 func testWatchCompacted(t *testing.T, c *testCluster) {
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
-	cli := c.client()
+	cli := c.client(t)
 	r1, _ := cli.Put(ctx, "cmp/k", "1")
 	r2, err := cli.Put(ctx, "cmp/k", "2")
 	if err != nil {
@@ -154,10 +154,10 @@ func testWatchCompacted(t *testing.T, c *testCluster) {
 
 func testWatchProgressCancel(t *testing.T, c *testCluster) {
 	ctx, cancel := context.WithCancel(ctxT(t))
-	cli := c.client(c.follower())
+	cli := c.client(t, c.follower(t))
 	wch := cli.Watch(ctx, "prog/", clientv3.WithPrefix(), clientv3.WithCreatedNotify())
 	<-wch
-	r, err := c.client().Put(ctx, "other", "v")
+	r, err := c.client(t).Put(ctx, "other", "v")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +189,7 @@ func testWatchProgressCancel(t *testing.T, c *testCluster) {
 func testWatchFragment(t *testing.T, c *testCluster) {
 	ctx, cancel := context.WithCancel(ctxT(t))
 	defer cancel()
-	cli := c.client()
+	cli := c.client(t)
 	val := strings.Repeat("f", 700*1024)
 	var start int64
 	for i := range 3 {

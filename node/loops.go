@@ -51,7 +51,14 @@ func (n *Node) raftLoop() {
 	rs := &raftState{lastTick: time.Now(), reads: map[uint64]readWait{}, removedAt: -1}
 	n.rs = rs
 	for {
-		if !rs.inReady && rs.pendingApply == nil && n.rn.HasReady() {
+		switch {
+		case rs.inReady:
+			// The leader's appends for what was proposed since the Ready
+			// being persisted leave now, not after its fsync.
+			if msgs := n.rn.MessagesBeforeAdvance(); len(msgs) > 0 {
+				n.send(msgs)
+			}
+		case rs.pendingApply == nil && n.rn.HasReady():
 			n.handOut(rs, n.rn.Ready())
 		}
 		var applyc chan applyBatch

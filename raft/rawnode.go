@@ -82,6 +82,9 @@ type readyMarks struct {
 	// confChanges are the committed configuration changes handed out; they
 	// take effect when the Ready is advanced (the application applied them).
 	confChanges []*raftpb.Entry
+	// termChanged says the Ready changes the term or vote: until it is
+	// persisted, no message may leave (MessagesBeforeAdvance).
+	termChanged bool
 }
 
 // NewRawNode returns a node configured by c, starting from the state in
@@ -273,7 +276,7 @@ func (rn *RawNode) Ready() Ready {
 	r.msgs = nil
 	r.readStates = nil
 
-	marks := &readyMarks{}
+	marks := &readyMarks{termChanged: termChanged}
 	if n := len(rd.Entries); n > 0 {
 		marks.stableIndex, marks.stableTerm = rd.Entries[n-1].GetIndex(), rd.Entries[n-1].GetTerm()
 	}
@@ -293,6 +296,37 @@ func (rn *RawNode) Ready() Ready {
 	}
 	rn.inReady = marks
 	return rd
+}
+
+// MessagesBeforeAdvance returns, while a Ready is being handled, the
+// leader's appends (and heartbeats) for what happened since that Ready:
+// entries proposed meanwhile go to the followers while the Ready's own
+// entries are still being persisted, instead of waiting for Advance and
+// the next Ready. They obey the rule of MessagesBeforePersist: none is
+// returned while the Ready being handled changes the term or vote, and
+// messages that promise something about this node's durable state stay
+// for a later Ready. It returns nil when no Ready is outstanding (call
+// Ready instead) or the node does not lead. Send them before the
+// outstanding Ready's MessagesAfterPersist or after, in any order.
+func (rn *RawNode) MessagesBeforeAdvance() []*raftpb.Message {
+	r := rn.raft
+	if rn.inReady == nil || rn.inReady.termChanged || r.state != StateLeader {
+		return nil
+	}
+	if hs := r.hardState(); hs.Term != rn.prevHard.Term || hs.Vote != rn.prevHard.Vote {
+		return nil
+	}
+	r.flushAppends()
+	var out, keep []*raftpb.Message
+	for _, m := range r.msgs {
+		if r.mayLeaveBeforePersist(m) {
+			out = append(out, m)
+		} else {
+			keep = append(keep, m)
+		}
+	}
+	r.msgs = keep
+	return out
 }
 
 // mayLeaveBeforePersist says whether m belongs in MessagesBeforePersist.

@@ -64,6 +64,7 @@ func (s *Server) Start(ctx context.Context) error {
 	if who.mode != modeRestart {
 		if err := writeMemberFile(s.cfg.DataDir, s.cfg.Name, s.id, s.clusterID); err != nil {
 			s.node.Stop()
+			s.peerMetrics.Unregister()
 			return err
 		}
 	}
@@ -169,6 +170,10 @@ func (s *Server) startNode(who identity) error {
 		NodeID: who.id, ClusterID: who.clusterID, Listener: mux,
 		ServerTLS: s.peerServerTLS, ClientTLS: s.peerClientTLS,
 		Observer: pm, Logger: s.cfg.Logger,
+		// A peer that went away is dialled again at least every election
+		// timeout (etcd redials every 100ms), so that a member that
+		// restarts is counted in the quorum again soon.
+		BackoffMax: s.cfg.ElectionTimeout,
 	})
 	if err != nil {
 		mux.Close()

@@ -67,8 +67,8 @@ func (c *clusterService) MemberList(ctx context.Context, r *pb.MemberListRequest
 // MemberAdd adds a member as a learner. A member added as a voter
 // (IsLearner false) also starts as a learner and the leader promotes it as
 // soon as its log has caught up: etcd makes it a voter at once, which
-// changes the quorum before the new member even runs. Until then it is
-// listed as a learner.
+// changes the quorum before the new member even runs. The response reports
+// the role requested; MemberList lists it as a learner until promoted.
 func (c *clusterService) MemberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.MemberAddResponse, error) {
 	var resp *pb.MemberAddResponse
 	err := c.s.onLeader(ctx, func(ctx context.Context) (err error) {
@@ -107,9 +107,9 @@ func (s *Server) memberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.Mem
 	if id == 0 || slices.ContainsFunc(current, func(m *pb.Member) bool { return m.ID == id }) {
 		return nil, rpctypes.ErrGRPCMemberExist
 	}
-	added := &membershippb.Member{ID: id, RaftAttributes: &membershippb.RaftAttributes{
+	attrs := &membershippb.Member{ID: id, RaftAttributes: &membershippb.RaftAttributes{
 		PeerUrls: r.PeerURLs, IsLearner: r.IsLearner}}
-	if err := s.proposeMember(ctx, kindMemberAdded, added); err != nil {
+	if err := s.proposeMember(ctx, kindMemberAdded, attrs); err != nil {
 		return nil, err
 	}
 	if err := s.node.AddLearner(ctx, id, hostOf(r.PeerURLs[0])); err != nil {
@@ -117,10 +117,16 @@ func (s *Server) memberAdd(ctx context.Context, r *pb.MemberAddRequest) (*pb.Mem
 		return nil, toGRPCError(err)
 	}
 	s.log.Info("member added", "added", fmt.Sprintf("%x", id), "peer-urls", r.PeerURLs, "learner", r.IsLearner)
-	return &pb.MemberAddResponse{
-		Member:  &pb.Member{ID: id, PeerURLs: r.PeerURLs, IsLearner: true},
-		Members: s.members(),
-	}, nil
+	// The new member is reported in the role requested (as etcd does, and
+	// etcdctl prints); MemberList shows it as a learner until promoted.
+	added := &pb.Member{ID: id, PeerURLs: r.PeerURLs, IsLearner: r.IsLearner}
+	members := s.members()
+	if i := slices.IndexFunc(members, func(m *pb.Member) bool { return m.ID == id }); i >= 0 {
+		members[i].IsLearner = r.IsLearner
+	} else {
+		members = append(members, added) // the node's configuration may lag its apply
+	}
+	return &pb.MemberAddResponse{Member: added, Members: members}, nil
 }
 
 // proposeMember proposes a member-table command and waits for it.

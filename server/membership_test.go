@@ -199,6 +199,9 @@ func testAddVoter(t *testing.T, c *testCluster) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if add.Member.IsLearner || !slices.ContainsFunc(add.Members, func(pm *pb.Member) bool { return pm.ID == add.Member.ID }) {
+		t.Errorf("MemberAdd = %v, want a voter, listed among the members", add)
+	}
 	c.join(t, m)
 	waitFor(t, "the added voter's automatic promotion", func() bool {
 		learner, found := isLearner(t, cli, add.Member.ID)

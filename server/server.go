@@ -304,12 +304,13 @@ func (s *Server) stop(ctx context.Context) error {
 	s.fwd.close()
 	s.met.unregister()
 	s.closeDone()
-	s.log.Info("server stopped", "member", fmt.Sprintf("%x", s.id))
+	s.log.Info("server stopped")
 	return errors.Join(errs...)
 }
 
 // handOffLeadership transfers leadership to the most caught-up other voter
-// if this member leads, waiting at most two election timeouts.
+// the leader heard from recently, if this member leads, waiting at most two
+// election timeouts.
 func (s *Server) handOffLeadership(ctx context.Context) {
 	if lead, _ := s.node.Leader(); lead != s.id {
 		return
@@ -320,7 +321,8 @@ func (s *Server) handOffLeadership(ctx context.Context) {
 	}
 	var target, best uint64
 	for _, m := range s.node.Members() {
-		if pr, ok := st.Progress[m.ID]; ok && m.ID != s.id && !m.Learner && (target == 0 || pr.Match > best) {
+		pr, ok := st.Progress[m.ID]
+		if ok && pr.RecentActive && m.ID != s.id && !m.Learner && (target == 0 || pr.Match > best) {
 			target, best = m.ID, pr.Match
 		}
 	}

@@ -84,7 +84,7 @@ func (n *Node) run(ctx context.Context, fn func(rn *raft.RawNode)) error {
 	select {
 	case n.reqc <- request{fn: func(rn *raft.RawNode) { fn(rn); close(done) }}:
 	case <-ctx.Done():
-		return timeoutErr("waiting for the raft loop", ctx.Err())
+		return timeoutErr("request", ctx.Err())
 	case <-n.stopc:
 		return ErrStopped
 	}

@@ -57,7 +57,7 @@ func TestJoinWithoutAddFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	err = s.Start(ctx)
 	if err == nil || !strings.Contains(err.Error(), "add this member first") {

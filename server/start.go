@@ -124,21 +124,30 @@ func (s *Server) discover(ctx context.Context, ic initialCluster) (identity, err
 	if len(targets) == 0 {
 		return identity{}, errors.New("server: --initial-cluster-state=existing but --initial-cluster names no other member to join")
 	}
+	notListed := func(info clusterInfo) error {
+		return fmt.Errorf("server: cluster %x has no member with peer URLs %q: add this member first (etcdctl member add %s --peer-urls=%s)",
+			info.ClusterID, s.cfg.InitialAdvertisePeerURLs, s.cfg.Name, s.cfg.InitialAdvertisePeerURLs[0])
+	}
+	var seen *clusterInfo // the last answer, which did not list this member
 	for {
+		// fetchClusterInfo fails only once ctx has ended.
 		info, err := fetchClusterInfo(ctx, targets, s.peerClientTLS)
 		if err != nil {
+			if seen != nil {
+				return identity{}, notListed(*seen)
+			}
 			return identity{}, err
 		}
 		if who, ok := s.findSelf(info); ok {
 			return who, nil
 		}
+		seen = &info
 		t := time.NewTimer(500 * time.Millisecond)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return identity{}, fmt.Errorf("server: cluster %x has no member with peer URLs %q: add this member first (etcdctl member add %s --peer-urls=%s)",
-				info.ClusterID, s.cfg.InitialAdvertisePeerURLs, s.cfg.Name, s.cfg.InitialAdvertisePeerURLs[0])
+			return identity{}, notListed(info)
 		}
 	}
 }

@@ -201,6 +201,10 @@ func testWatchFragment(t *testing.T, c *testCluster) {
 			start = r.Header.Revision
 		}
 	}
+	// Every event in history before the watch starts, so it gets them in
+	// one catch-up response.
+	last := start + 2
+	waitFor(t, "m0 to apply the puts", func() bool { return c.members[0].srv.store.Revision() >= last })
 	cc, err := grpc.NewClient(c.members[0].srv.ClientAddrs()[0], grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
 		t.Fatal(err)

@@ -89,25 +89,34 @@ func TestWatchConcurrentApplyAndConsume(t *testing.T) {
 		createdAt map[int64]int64
 		err       error
 	}
+	const midway = 3 // this stream's watcher is created while Apply runs
 	streams := make([]*WatchStream, len(reqs))
 	finals := make([]chan int64, len(reqs))
 	results := make([]result, len(reqs))
-	var wg sync.WaitGroup
+	reached100, midwayCreated := make(chan struct{}), make(chan struct{})
 	for i, r := range reqs {
 		streams[i] = s.NewWatchStream()
 		defer streams[i].Close()
 		finals[i] = make(chan int64, 1)
+		if i != midway {
+			if _, err := streams[i].Watch(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	for i, r := range reqs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if i == 3 { // created while Apply runs
-				for s.Revision() < 100 {
-					time.Sleep(time.Millisecond)
+			if i == midway {
+				<-reached100
+				_, err := streams[i].Watch(r)
+				close(midwayCreated)
+				if err != nil {
+					results[i].err = err
+					return
 				}
-			}
-			if _, err := streams[i].Watch(r); err != nil {
-				results[i].err = err
-				return
 			}
 			if i < 2 { // slow consumers: their watchers fall behind
 				for s.Revision() < 200 {
@@ -147,13 +156,19 @@ func TestWatchConcurrentApplyAndConsume(t *testing.T) {
 	}()
 
 	rng := rand.New(rand.NewPCG(1, 2))
+	midway100 := false
 	for range 400 {
 		if _, err := h.apply(randomWrite(rng)); err != nil {
 			t.Fatalf("Apply: %v", err)
 		}
+		if s.Revision() >= 100 && !midway100 {
+			midway100 = true
+			close(reached100)
+			<-midwayCreated
+		}
 	}
-	for s.Revision() < 100 { // the mid-way watcher needs revision 100
-		h.put("k0", "pad")
+	if !midway100 {
+		t.Fatalf("400 writes made only %d revisions", s.Revision())
 	}
 	final := s.Revision()
 	close(done)

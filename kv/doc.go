@@ -36,9 +36,12 @@
 // ignore_value/ignore_lease, the MaxTxnOps limit, the duplicate-key rule);
 // the server calls them before proposing and Apply repeats them. Response
 // headers carry the revision only; the server fills cluster, member and
-// term. Departures from etcd, all in unspecified corners: range sorting is
-// stable (ties keep key order), and lease and TimeToLive key lists are
-// sorted.
+// term. Departures from etcd, all in corners etcd leaves unspecified or
+// gets wrong: range sorting is stable (ties keep key order); lease and
+// TimeToLive key lists are sorted; and an ignore_value or ignore_lease put
+// of a key that a from-key delete earlier in the same Txn removed (which
+// etcd's duplicate-key rule misses, and etcd panics applying) puts an empty
+// value with no lease.
 //
 // # Concurrency
 //

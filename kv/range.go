@@ -60,10 +60,10 @@ func (s *Store) rangeAt(r *pb.RangeRequest, curRev int64) (*pb.RangeResponse, er
 }
 
 // rangeFetchLimit is how many keys a range collects before filtering and
-// sorting: 0 for all.
+// sorting: 0 for all (a negative limit is no limit, as in etcd).
 func rangeFetchLimit(r *pb.RangeRequest) int64 {
 	limit := r.Limit
-	if !isDefaultOrdering(r.SortTarget, r.SortOrder) || hasRevisionFilters(r) {
+	if limit < 0 || !isDefaultOrdering(r.SortTarget, r.SortOrder) || hasRevisionFilters(r) {
 		limit = 0
 	}
 	if limit > 0 && limit < math.MaxInt64 {

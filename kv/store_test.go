@@ -131,6 +131,7 @@ func TestRange(t *testing.T) {
 		{name: "all keys", req: &pb.RangeRequest{Key: []byte{0}, RangeEnd: []byte{0}}, wantKvs: all, wantCount: 7},
 		{name: "limit", req: &pb.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), Limit: 2}, wantKvs: []*mvccpb.KeyValue{fa, fb}, wantCount: 7, wantMore: true},
 		{name: "limit exact", req: &pb.RangeRequest{Key: []byte("a"), RangeEnd: []byte("c"), Limit: 2}, wantKvs: []*mvccpb.KeyValue{fa, fb}, wantCount: 2},
+		{name: "negative limit is no limit", req: &pb.RangeRequest{Key: []byte("a"), RangeEnd: []byte("c"), Limit: -1}, wantKvs: []*mvccpb.KeyValue{fa, fb}, wantCount: 2},
 		{name: "count only", req: &pb.RangeRequest{Key: []byte("a"), RangeEnd: []byte("z"), CountOnly: true, Limit: 1}, wantCount: 7},
 		{name: "keys only", req: &pb.RangeRequest{Key: []byte("a"), RangeEnd: []byte("c"), KeysOnly: true},
 			wantKvs: []*mvccpb.KeyValue{kv("a", "", 2, 5, 2, 0), kv("b", "", 3, 3, 1, 0)}, wantCount: 2},

@@ -22,12 +22,14 @@ func TestMaintenanceAndHealth(t *testing.T) {
 	})
 	ctx := ctxT(t)
 	cli := c.client(t)
-	if _, err := cli.Put(ctx, "status", strings.Repeat("x", 1000)); err != nil {
+	put, err := cli.Put(ctx, "status", strings.Repeat("x", 1000))
+	if err != nil {
 		t.Fatal(err)
 	}
 	lead := c.waitLeader(t)
 	f := c.follower(t)
 	fs := c.members[f].srv
+	waitFor(t, "the follower to apply the put", func() bool { return fs.store.Revision() >= put.Header.Revision })
 	st, err := cli.Status(ctx, c.members[f].clientURL)
 	if err != nil {
 		t.Fatal(err)

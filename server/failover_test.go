@@ -127,3 +127,28 @@ func TestAutoCompactionRevisionMode(t *testing.T) {
 		t.Errorf("Get at a revision within the retention = %v", err)
 	}
 }
+
+// TestAutoCompactionPeriodicMode keeps two seconds of history: it samples
+// the revision every second and compacts to the sample two seconds old.
+func TestAutoCompactionPeriodicMode(t *testing.T) {
+	c := newTestCluster(t, 1, func(cfg *Config) {
+		cfg.AutoCompactionMode, cfg.AutoCompactionRetention = CompactionPeriodic, "2s"
+	})
+	ctx := ctxT(t)
+	cli := c.client(t)
+	r, err := cli.Put(ctx, "pc", "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.members[0].srv
+	start := time.Now()
+	waitFor(t, "periodic auto-compaction", func() bool {
+		if _, err := cli.Put(ctx, "pc", "new"); err != nil {
+			t.Fatal(err)
+		}
+		return s.store.CompactRevision() >= r.Header.Revision
+	})
+	if d := time.Since(start); d < 2*time.Second {
+		t.Errorf("history of a 2s retention compacted after %v", d)
+	}
+}

@@ -245,6 +245,7 @@ func (n *Node) tick(rs *raftState, now time.Time) {
 			w.ch <- readResult{dropped: true}
 		}
 	}
+	n.dropRemovedPeers(rs.ticks)
 	if n.removed.Load() {
 		if rs.removedAt < 0 {
 			rs.removedAt = rs.ticks

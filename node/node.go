@@ -91,6 +91,15 @@ type Node struct {
 	// removed is set by the apply loop once this member applied its own
 	// removal; the raft loop then stops the node after a grace period.
 	removed atomic.Bool
+	// drops are the peers removed from the configuration that are still in
+	// the transport, each with the raft loop's tick count when it saw the
+	// removal (-1: not seen yet). The raft loop removes them from the
+	// transport after a grace period, so that what the leader sends them
+	// after applying their removal (the farewell append that tells them
+	// of it, raft's sendFarewell) is not dropped with their send queue.
+	// One entry per removed peer; addPeer cancels the drop.
+	dropMu sync.Mutex
+	drops  map[uint64]int64
 
 	nextPID  atomic.Uint64
 	leader   atomic.Uint64
@@ -229,6 +238,7 @@ func newNode(cfg Config, log *slog.Logger, st *storage.Storage, mode startMode, 
 		applyc:      make(chan applyBatch, cfg.ApplyQueueBatches),
 		snapc:       make(chan snapshotJob, 1),
 		waits:       newWaits(),
+		drops:       map[uint64]int64{},
 		leaderCh:    make(chan struct{}),
 		stopc:       make(chan struct{}),
 		done:        make(chan struct{}),
@@ -369,19 +379,45 @@ func (n *Node) setLeader(lead uint64) {
 }
 
 // addPeer and removePeer keep the transport's peers in step with the
-// address book (peerSink).
+// address book (peerSink); a removed peer leaves the transport only after
+// a grace period (dropRemovedPeers).
 func (n *Node) addPeer(id uint64, addr string) {
 	if id == n.id {
 		return
 	}
+	n.dropMu.Lock()
+	delete(n.drops, id)
+	n.dropMu.Unlock()
 	if err := n.tr.AddPeer(id, addr); err != nil {
 		n.log.Warn("cannot add peer to the transport", "peer", id, "addr", addr, "err", err)
 	}
 }
 
 func (n *Node) removePeer(id uint64) {
-	if id != n.id {
-		n.tr.RemovePeer(id)
+	if id == n.id {
+		return
+	}
+	n.dropMu.Lock()
+	if _, ok := n.drops[id]; !ok {
+		n.drops[id] = -1
+	}
+	n.dropMu.Unlock()
+}
+
+// dropRemovedPeers removes from the transport the removed peers whose
+// grace period (two election timeouts, as for this member's own removal)
+// is over. The raft loop calls it on every tick.
+func (n *Node) dropRemovedPeers(ticks int64) {
+	n.dropMu.Lock()
+	defer n.dropMu.Unlock()
+	for id, at := range n.drops {
+		switch {
+		case at < 0:
+			n.drops[id] = ticks
+		case ticks-at > int64(2*n.cfg.ElectionTicks):
+			delete(n.drops, id)
+			n.tr.RemovePeer(id)
+		}
 	}
 }
 

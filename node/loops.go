@@ -46,9 +46,11 @@ type raftState struct {
 }
 
 func (n *Node) raftLoop() {
+	// lastTick is taken before the ticker starts, so that each tick of the
+	// ticker finds one tick due (unless another case delivered it).
+	rs := &raftState{lastTick: time.Now(), reads: map[uint64]readWait{}, removedAt: -1}
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
-	rs := &raftState{lastTick: time.Now(), reads: map[uint64]readWait{}, removedAt: -1}
 	n.rs = rs
 	for {
 		switch {
@@ -69,10 +71,15 @@ func (n *Node) raftLoop() {
 		select {
 		case <-n.stopc:
 			return
-		case now := <-ticker.C:
+		// Every case that may step a read request (or run one) first
+		// delivers the ticks that are due: after a pause of the process,
+		// the ticker's tick may be picked after them, and a lease read
+		// must not be served from a clock that stopped.
+		case <-ticker.C:
+			n.tick(rs, time.Now())
 			n.stepInbox()
-			n.tick(rs, now)
 		case msgs := <-n.recvc:
+			n.tick(rs, time.Now())
 			n.step(msgs)
 			n.stepInbox()
 		case <-n.propSig:
@@ -84,6 +91,7 @@ func (n *Node) raftLoop() {
 				n.propose(p)
 			}
 		case r := <-n.reqc:
+			n.tick(rs, time.Now())
 			r.fn(n.rn)
 		case <-n.reportc:
 			for _, r := range n.takeReports() {
@@ -221,11 +229,11 @@ func (n *Node) stepInbox() {
 // tick delivers the ticks due at now: one per TickInterval since the last,
 // so that a loop delayed by a slow disk or a pause does not make time run
 // slow for the core (which a lease read relies on), up to an election
-// timeout's worth at once.
+// timeout's worth at once. It does nothing if no tick is due.
 func (n *Node) tick(rs *raftState, now time.Time) {
 	k := int(now.Sub(rs.lastTick) / n.cfg.TickInterval)
 	if k < 1 {
-		k = 1
+		return
 	}
 	if k > n.cfg.ElectionTicks {
 		k = n.cfg.ElectionTicks

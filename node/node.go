@@ -318,6 +318,12 @@ func (n *Node) supervise() {
 		n.log.Warn("closing the transport", "err", err)
 	}
 	n.wg.Wait()
+	// A snapshot job the snapshot loop did not take is abandoned.
+	select {
+	case j := <-n.snapc:
+		j.view.Release()
+	default:
+	}
 	if err := n.store.Close(); err != nil {
 		n.log.Warn("closing the storage", "err", err)
 	}

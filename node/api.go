@@ -315,9 +315,11 @@ func (n *Node) memberRole(ctx context.Context, id uint64) (memberRoleType, error
 }
 
 // waitCaughtUp waits until learner id's log matches the leader's up to the
-// commit index the leader had when the wait started, or to its current
-// commit index — whichever it reaches first after the first.
+// commit index the leader had when the wait started. Not the current
+// commit index: under a steady load, a learner whose link is slower than
+// the voters' would match it at no moment and never be promoted.
 func (n *Node) waitCaughtUp(ctx context.Context, id uint64) error {
+	var target uint64
 	for {
 		var caught bool
 		var nl error
@@ -326,8 +328,11 @@ func (n *Node) waitCaughtUp(ctx context.Context, id uint64) error {
 				return
 			}
 			st := rn.Status()
+			if target == 0 {
+				target = st.HardState.GetCommit()
+			}
 			pr, ok := st.Progress[id]
-			caught = ok && pr.Match >= st.HardState.GetCommit()
+			caught = ok && pr.Match >= target
 		})
 		if err == nil {
 			err = nl

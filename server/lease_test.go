@@ -84,6 +84,7 @@ func testLeaseBasics(t *testing.T, c *testCluster) {
 func testLeaseExpiry(t *testing.T, c *testCluster) {
 	ctx := ctxT(t)
 	cli := c.client(t, c.follower(t))
+	start := time.Now()
 	l, err := cli.Grant(ctx, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -92,7 +93,6 @@ func testLeaseExpiry(t *testing.T, c *testCluster) {
 		t.Fatal(err)
 	}
 	wch := cli.Watch(ctx, "expire/a")
-	start := time.Now()
 	select {
 	case wr := <-wch:
 		if len(wr.Events) != 1 || wr.Events[0].Type != clientv3.EventTypeDelete {
@@ -101,7 +101,7 @@ func testLeaseExpiry(t *testing.T, c *testCluster) {
 	case <-time.After(testWait):
 		t.Fatal("the lease never expired")
 	}
-	if d := time.Since(start); d < time.Duration(l.TTL)*time.Second-100*time.Millisecond {
+	if d := time.Since(start); d < time.Duration(l.TTL)*time.Second {
 		t.Errorf("the lease of TTL %ds expired after %v", l.TTL, d)
 	}
 	if ttl, err := cli.TimeToLive(ctx, l.ID); err != nil || ttl.TTL != -1 {
@@ -112,7 +112,7 @@ func testLeaseExpiry(t *testing.T, c *testCluster) {
 func testLeaseKeepAliveStream(t *testing.T, c *testCluster) {
 	ctx := ctxT(t)
 	cli := c.client(t, c.follower(t))
-	l, err := cli.Grant(ctx, 1)
+	l, err := cli.Grant(ctx, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,8 +124,9 @@ func testLeaseKeepAliveStream(t *testing.T, c *testCluster) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Three TTLs: without the renewals the key would be gone.
-	deadline := time.Now().Add(3 * time.Second)
+	// One and a half TTLs plus the expiry check: without the renewals the
+	// key would be gone.
+	deadline := time.Now().Add(3500 * time.Millisecond)
 	for time.Now().Before(deadline) {
 		select {
 		case r, ok := <-kch:

@@ -32,6 +32,14 @@ var ErrOutcomeUnknown = errors.New("node: outcome unknown")
 // from the configuration; Node.Err returns it.
 var ErrRemoved = errors.New("node: removed from the cluster")
 
+// ErrNoState is returned by Restart for a data directory that holds no Raft
+// state (use Bootstrap or Join), and ErrHasState by Bootstrap and Join for
+// one that does (use Restart). Both wrap the directory's name.
+var (
+	ErrNoState  = errors.New("node: data directory holds no state")
+	ErrHasState = errors.New("node: data directory already holds this node's state")
+)
+
 // ErrTooLarge is returned for a command above Config.MaxCommandBytes.
 var ErrTooLarge = errors.New("node: command too large")
 

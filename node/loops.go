@@ -109,7 +109,9 @@ func (n *Node) raftLoop() {
 			if b.snap == nil && len(b.ents) == 0 {
 				continue
 			}
-			b.cs = n.rn.ConfState()
+			if changesConf(b) {
+				b.cs = n.rn.ConfState()
+			}
 			select {
 			case n.applyc <- b:
 			default:

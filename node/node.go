@@ -207,9 +207,9 @@ func newNode(cfg Config, log *slog.Logger, st *storage.Storage, mode startMode, 
 	}
 	switch {
 	case mode == modeRestart && empty:
-		return nil, fmt.Errorf("node: data directory %s holds no state: use Bootstrap for a new cluster or Join to join one", cfg.DataDir)
+		return nil, fmt.Errorf("%w: %s: use Bootstrap for a new cluster or Join to join one", ErrNoState, cfg.DataDir)
 	case mode != modeRestart && !empty:
-		return nil, fmt.Errorf("node: data directory %s already holds this node's state: use Restart", cfg.DataDir)
+		return nil, fmt.Errorf("%w: %s: use Restart", ErrHasState, cfg.DataDir)
 	}
 	book := newAddressBook(cfg.FS, cfg.DataDir)
 	if err := book.load(); err != nil {

@@ -81,11 +81,11 @@ func TestStartModesRefuseTheWrongDataDir(t *testing.T) {
 	c.stop(1)
 	tr, _ := c.newTransport(1)
 	cfg := c.config(m, tr)
-	if _, err := node.Bootstrap(cfg, []node.Member{{ID: 1, Addr: "x"}}); err == nil {
-		t.Errorf("Bootstrap on a used data directory succeeded")
+	if _, err := node.Bootstrap(cfg, []node.Member{{ID: 1, Addr: "x"}}); !errors.Is(err, node.ErrHasState) {
+		t.Errorf("Bootstrap on a used data directory = %v, want ErrHasState", err)
 	}
-	if _, err := node.Join(cfg, nil); err == nil {
-		t.Errorf("Join on a used data directory succeeded")
+	if _, err := node.Join(cfg, nil); !errors.Is(err, node.ErrHasState) {
+		t.Errorf("Join on a used data directory = %v, want ErrHasState", err)
 	}
 	other := cfg
 	other.ClusterID = 99
@@ -99,8 +99,8 @@ func TestStartModesRefuseTheWrongDataDir(t *testing.T) {
 	}
 	empty := cfg
 	empty.DataDir = t.TempDir()
-	if _, err := node.Restart(empty); err == nil {
-		t.Errorf("Restart on an empty data directory succeeded")
+	if _, err := node.Restart(empty); !errors.Is(err, node.ErrNoState) {
+		t.Errorf("Restart on an empty data directory = %v, want ErrNoState", err)
 	}
 	tr.Close()
 	c.restart(1)

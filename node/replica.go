@@ -161,7 +161,9 @@ func (r *Replica) Persist(rd raft.Ready) error {
 func (r *Replica) Finish(rd raft.Ready) (Applied, error) {
 	b := applyBatch{snap: rd.Snapshot, ents: rd.CommittedEntries}
 	r.rn.Advance()
-	b.cs = r.rn.ConfState()
+	if changesConf(b) {
+		b.cs = r.rn.ConfState()
+	}
 	res, err := r.ap.apply(b)
 	return Applied{Index: res.index, Term: res.term, RemovedSelf: res.removedSelf}, err
 }
@@ -185,6 +187,21 @@ func (r *Replica) HandleReady() (raft.Ready, error) {
 	}
 	_, err := r.Finish(rd)
 	return rd, err
+}
+
+// changesConf says whether applying b changes the configuration (so the
+// applier needs the core's configuration after it); the core's ConfState
+// costs an allocation per call, too much for every Ready.
+func changesConf(b applyBatch) bool {
+	if b.snap != nil {
+		return true
+	}
+	for _, e := range b.ents {
+		if e.Type == raftpb.EntryConfChange {
+			return true
+		}
+	}
+	return false
 }
 
 // persistReady persists rd into store and then sends its

@@ -22,6 +22,10 @@ type applyBatch struct {
 	cs *raftpb.ConfState
 	// committedAt is when this member learned the entries were committed.
 	committedAt time.Time
+	// noSnapshot: cs may be ahead of the entries (a snapshot the core
+	// installed while their Ready was persisted lent it its
+	// configuration), so no snapshot may be taken at the batch's end.
+	noSnapshot bool
 }
 
 // applied is what a batch did that the rest of the runtime reacts to.

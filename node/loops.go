@@ -42,7 +42,12 @@ type raftState struct {
 	// early is how many of the persisting Ready's CommittedEntries went to
 	// the apply loop before its persistence (applyEarly).
 	early int
-	soft  raft.SoftState
+	// snapStepped: a MsgSnap was stepped while a Ready was with the persist
+	// loop. The core may have installed its configuration at once, ahead
+	// of the Ready's committed entries, so ConfState after that Ready's
+	// Advance is not theirs.
+	snapStepped bool
+	soft        raft.SoftState
 }
 
 func (n *Node) raftLoop() {
@@ -102,8 +107,9 @@ func (n *Node) raftLoop() {
 				}
 			}
 		case rd := <-n.persistDone:
-			b := applyBatch{snap: rd.Snapshot, ents: rd.CommittedEntries[rs.early:], committedAt: time.Now()}
-			rs.early = 0
+			b := applyBatch{snap: rd.Snapshot, ents: rd.CommittedEntries[rs.early:], committedAt: time.Now(),
+				noSnapshot: rs.snapStepped}
+			rs.early, rs.snapStepped = 0, false
 			n.rn.Advance()
 			rs.inReady = false
 			if b.snap == nil && len(b.ents) == 0 {
@@ -210,6 +216,9 @@ func (n *Node) send(msgs []*raftpb.Message) {
 func (n *Node) step(msgs []*raftpb.Message) {
 	n.inboxLen.Add(-int64(len(msgs)))
 	for _, m := range msgs {
+		if m.Type == raftpb.MsgSnap && n.rs.inReady {
+			n.rs.snapStepped = true
+		}
 		if err := n.rn.Step(m); err != nil && !errors.Is(err, raft.ErrStepPeerNotFound) {
 			n.log.Debug("message refused", "from", m.From, "type", m.Type.String(), "err", err)
 		}
@@ -338,7 +347,9 @@ func (n *Node) applyLoop() {
 			if res.removedSelf {
 				n.removed.Store(true)
 			}
-			n.maybeSnapshot(res)
+			if !b.noSnapshot {
+				n.maybeSnapshot(res)
+			}
 		}
 	}
 }

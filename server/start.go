@@ -71,7 +71,7 @@ func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	s.started = true
 	s.mu.Unlock()
-	s.log = s.log.With("member", fmt.Sprintf("%x", s.id))
+	s.log = s.log.With("member_id", fmt.Sprintf("%x", s.id))
 	s.serve()
 	s.log.Info("server started", "mode", who.mode.String(), "cluster", fmt.Sprintf("%x", s.clusterID),
 		"client", s.ClientAddrs(), "peer", s.PeerAddr(), "metrics", s.MetricsAddrs())

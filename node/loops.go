@@ -3,6 +3,7 @@ package node
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/ironraft/ironraft/raft"
@@ -295,7 +296,14 @@ func (n *Node) propose(p *proposal) {
 		err = ErrOverloaded
 	case errors.Is(err, raft.ErrProposalDropped):
 		lead := n.rn.Status().Lead
-		err = &NotLeaderError{Leader: lead, LeaderAddr: n.book.get(lead)}
+		if lead == n.id {
+			// This leader refuses proposals while it hands leadership
+			// over (a transfer, or its own removal): the next leader is
+			// not known yet.
+			err = fmt.Errorf("%w: %w", &NotLeaderError{}, err)
+		} else {
+			err = &NotLeaderError{Leader: lead, LeaderAddr: n.book.get(lead)}
+		}
 	}
 	p.ch <- proposalResult{err: err}
 }

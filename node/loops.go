@@ -77,10 +77,12 @@ func (n *Node) raftLoop() {
 		select {
 		case <-n.stopc:
 			return
-		// Every case that may step a read request (or run one) first
-		// delivers the ticks that are due: after a pause of the process,
-		// the ticker's tick may be picked after them, and a lease read
-		// must not be served from a clock that stopped.
+		// Every case that may serve a read (stepping a request, running
+		// one, or Advance, whose commit of the leader's own entries may
+		// release reads waiting for it) first delivers the ticks that are
+		// due: after a pause of the process, the ticker's tick may be
+		// picked after them, and a lease read must not be served from a
+		// clock that stopped.
 		case <-ticker.C:
 			n.tick(rs, time.Now())
 			n.stepInbox()
@@ -108,6 +110,7 @@ func (n *Node) raftLoop() {
 				}
 			}
 		case rd := <-n.persistDone:
+			n.tick(rs, time.Now())
 			b := applyBatch{snap: rd.Snapshot, ents: rd.CommittedEntries[rs.early:], committedAt: time.Now(),
 				noSnapshot: rs.snapStepped}
 			rs.early, rs.snapStepped = 0, false

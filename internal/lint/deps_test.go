@@ -67,6 +67,9 @@ var dependencyRule = []depRule{
 	{pkg: "sim", may: simMay},
 	{pkg: "internal/check", may: []string{"raftpb", "raft/..."}},
 	{pkg: "chaos", may: []string{"internal/check"}},
+	// Process-level tests: they run the ironkv binary and talk to it as a
+	// client would (never through server or node).
+	{pkg: "e2e", may: []string{"internal/check"}},
 	{pkg: "cmd/ironsim", may: append([]string{"sim"}, simMay...)},
 	{pkg: "cmd/ironkv", may: append([]string{"server", "raft/...", "wal", "snap", "vfs"}, serverMay...)},
 	{pkg: "internal/lint"},

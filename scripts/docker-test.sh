@@ -201,7 +201,7 @@ tools=${IRONKV_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/ironkv-tools}
 etcdctl_bin=${ETCDCTL:-$tools/bin/etcdctl-3.7}
 if [[ ! -x $etcdctl_bin ]]; then
 	step "building etcdctl: scripts/etcd-tools.sh $tools"
-	bash scripts/etcd-tools.sh "$tools" >/dev/null 2>"$work/etcd-tools.log" ||
+	bash scripts/etcd-tools.sh "$tools" etcdctl-3.7 >/dev/null 2>"$work/etcd-tools.log" ||
 		{ tail -n 20 "$work/etcd-tools.log" >&2; fail "scripts/etcd-tools.sh failed"; }
 fi
 [[ -x $etcdctl_bin ]] || fail "no etcdctl at $etcdctl_bin"

@@ -6,14 +6,21 @@
 #   2. go vet       on every package
 #   3. protobuf     regenerating raftpb's and grpctransport's code changes
 #                   nothing
-#   4. go test      every package, with the race detector
-#   5. simulator    TestSim and the churn profiles over many seeds, without
+#   4. etcd tools   etcdctl 3.7 (module proxy) and 3.4 (Debian) for the e2e
+#                   etcdctl matrix, built by scripts/etcd-tools.sh
+#   5. go test      every package, with the race detector (e2e runs real
+#                   ironkv processes against stock etcd clients)
+#   6. docker       scripts/docker-test.sh: the FROM-scratch image and the
+#                   compose cluster surviving a killed member (needs a Docker
+#                   daemon; fails without one when CI is set)
+#   7. simulator    TestSim and the churn profiles over many seeds, without
 #                   the race detector
 #
 # Usage: bash scripts/test.sh
 # Environment:
 #   SIM_SEEDS    number of simulator seeds (default 2000)
 #   SIM_TIMEOUT  go test timeout for the simulator step (default 30m)
+#   IRONKV_TOOLS where the etcd tools are built (default ~/.cache/ironkv-tools)
 #
 # Needs Go 1.26 and protoc (Debian: apt-get install -y protobuf-compiler).
 # .ci/run installs what is missing on a fresh machine and then runs this.
@@ -80,8 +87,16 @@ gen_check() {
 gen_check raftpb
 gen_check transport/grpctransport
 
+step "etcd tools for the e2e etcdctl matrix (scripts/etcd-tools.sh)"
+IRONKV_TOOLS=$(bash scripts/etcd-tools.sh "${IRONKV_TOOLS:-}" etcdctl-3.7 etcdctl-3.4)
+export IRONKV_TOOLS
+echo "ok: ${IRONKV_TOOLS}/bin"
+
 step "go test -race -count=1 ./..."
 go test -race -count=1 ./...
+
+step "docker: image, compose cluster, a killed member (scripts/docker-test.sh)"
+bash scripts/docker-test.sh
 
 # run_sim TITLE PATTERN SEEDS runs simulator tests matching PATTERN with
 # -seeds=SEEDS, without the race detector. Only the summary is shown ("sim:"

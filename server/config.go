@@ -35,6 +35,7 @@ const (
 	DefaultRevisionCompactionInterval  = 5 * time.Minute
 	DefaultWatchProgressNotifyInterval = 10 * time.Minute
 	DefaultMaxWatchStreams             = 65536
+	DefaultQuotaBackendBytes           = 2 << 30 // etcd's --quota-backend-bytes default
 
 	// grpcOverheadBytes is what gRPC may receive beyond MaxRequestBytes
 	// (etcd's grpcOverheadBytes).
@@ -154,6 +155,11 @@ type Config struct {
 	// (--experimental-watch-progress-notify-interval).
 	WatchProgressNotifyInterval time.Duration
 
+	// QuotaBackendBytes is the space quota Maintenance Status reports
+	// (--quota-backend-bytes). ironkv does not enforce it: no alarm is
+	// raised and no write is refused when the data outgrows it.
+	QuotaBackendBytes int64
+
 	// EnablePprof serves /debug/pprof on the metrics URLs (--enable-pprof).
 	EnablePprof bool
 	// Logger receives the server's and the node's logs; nil discards them.
@@ -213,6 +219,7 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxTxnOps, DefaultMaxTxnOps)
 	setDefault(&c.MaxConcurrentStreams, DefaultMaxConcurrentStreams)
 	setDefault(&c.MaxWatchStreams, DefaultMaxWatchStreams)
+	setDefault(&c.QuotaBackendBytes, DefaultQuotaBackendBytes)
 	setDefault(&c.GRPCKeepAliveMinTime, DefaultGRPCKeepAliveMinTime)
 	setDefault(&c.GRPCKeepAliveInterval, DefaultGRPCKeepAliveInterval)
 	setDefault(&c.GRPCKeepAliveTimeout, DefaultGRPCKeepAliveTimeout)
@@ -407,6 +414,9 @@ func (c Config) validateLimits(v *validator) {
 	}
 	if c.MaxWatchStreams < 0 {
 		v.bad("MaxWatchStreams %d is negative", c.MaxWatchStreams)
+	}
+	if c.QuotaBackendBytes < 0 {
+		v.bad("--quota-backend-bytes %d is negative", c.QuotaBackendBytes)
 	}
 	for _, d := range []struct {
 		flag string

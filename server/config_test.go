@@ -104,6 +104,7 @@ func TestConfigValidate(t *testing.T) {
 			[]string{"at least 5 times --heartbeat-interval"}},
 		{"bad retention", func(c *Config) { c.AutoCompactionMode, c.AutoCompactionRetention = "revision", "1h" },
 			[]string{"revision mode needs a revision count"}},
+		{"negative quota", func(c *Config) { c.QuotaBackendBytes = -1 }, []string{"--quota-backend-bytes -1 is negative"}},
 		{"several problems at once", func(c *Config) {
 			c.InitialClusterState = "x"
 			c.MaxTxnOps = -1

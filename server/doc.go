@@ -163,9 +163,15 @@
 //   - Lease keep-alives and TimeToLive are forwarded over the client API,
 //     not the peer port. No lease checkpoints: a new leader extends every
 //     lease by its full TTL (etcd does the same unless checkpointing is on).
-//   - No auth, no MemberUpdate, no alarms (Alarm answers an empty list, there
-//     is no space quota), no Defragment, Hash, HashKV, Snapshot or Downgrade.
-//   - The data lives in memory (kv.Store); Status's db size is its size.
+//   - No auth, no MemberUpdate, no alarms (Alarm answers an empty list), no
+//     Defragment, Hash, HashKV, Snapshot or Downgrade.
+//   - The space quota is not enforced: Status reports QuotaBackendBytes
+//     (etcd's default, 2 GiB, unless configured) as DbSizeQuota, but no
+//     NOSPACE alarm is raised and no write is refused when the data outgrows
+//     it.
+//   - The data lives in memory (kv.Store). Status's db size (and db size
+//     in use, the same) is its size plus a fixed 20 KiB that models a new
+//     etcd's backend file, so it is never 0: etcdctl divides by it.
 //   - Compact with physical set needs no wait: compaction is done when
 //     applied.
 //   - --listen-peer-urls takes one URL. Discovery is ironkv's own protocol.

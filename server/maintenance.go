@@ -20,9 +20,19 @@ type maintenanceService struct {
 	s *Server
 }
 
+// dbBaseBytes models the fixed part of etcd's backend file: a new etcd's
+// bbolt file holds 20 KiB before the first write (etcdctl shows "20 kB").
+const dbBaseBytes = 20 * 1024
+
+// dbSize is the database size Status and the metrics report: the kv
+// store's size in memory plus dbBaseBytes, so that it is never 0 (etcdctl
+// endpoint status divides by it).
+func (s *Server) dbSize() int64 { return dbBaseBytes + s.store.Size() }
+
 // Status reports this member's state. Version is the etcd API version of
 // the stubs ironkv is built on, so etcdctl and clients treat it as that
-// etcd; DbSize is the kv store's size in memory.
+// etcd. DbSize and DbSizeInUse are dbSize (memory has no free pages to
+// tell apart); DbSizeQuota is QuotaBackendBytes, which is not enforced.
 func (m *maintenanceService) Status(ctx context.Context, r *pb.StatusRequest) (*pb.StatusResponse, error) {
 	s := m.s
 	st, err := s.node.Status(ctx)
@@ -30,7 +40,7 @@ func (m *maintenanceService) Status(ctx context.Context, r *pb.StatusRequest) (*
 		return nil, toGRPCError(err)
 	}
 	lead, _ := s.node.Leader()
-	size := s.store.Size()
+	size := s.dbSize()
 	isLearner := slices.ContainsFunc(s.node.Members(), func(mb node.Member) bool { return mb.ID == s.id && mb.Learner })
 	return &pb.StatusResponse{
 		Header:           s.header(s.store.Revision()),
@@ -42,6 +52,7 @@ func (m *maintenanceService) Status(ctx context.Context, r *pb.StatusRequest) (*
 		RaftTerm:         st.HardState.GetTerm(),
 		RaftAppliedIndex: st.AppliedIndex,
 		IsLearner:        isLearner,
+		DbSizeQuota:      s.cfg.QuotaBackendBytes,
 	}, nil
 }
 

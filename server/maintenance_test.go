@@ -105,3 +105,38 @@ func TestMaintenanceAndHealth(t *testing.T) {
 		t.Errorf("UserList = nil error, want Unimplemented")
 	}
 }
+
+// TestStatusDbSizeNeverZero: a new cluster reports a db size above 0
+// (etcdctl endpoint status divides by it), in use no more than the size, and
+// etcd's default quota unless one is configured.
+func TestStatusDbSizeNeverZero(t *testing.T) {
+	tests := []struct {
+		quota, want int64
+	}{
+		{0, 2 << 30},
+		{8 << 30, 8 << 30},
+	}
+	for _, tt := range tests {
+		c := newTestCluster(t, 1, func(cfg *Config) { cfg.QuotaBackendBytes = tt.quota })
+		cli := c.client(t)
+		st, err := cli.Status(ctxT(t), c.members[0].clientURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.DbSize <= 0 || st.DbSizeInUse <= 0 || st.DbSizeInUse > st.DbSize || st.DbSizeQuota != tt.want {
+			t.Errorf("new cluster, QuotaBackendBytes %d: Status sizes = %d, in use %d, quota %d; want in use in (0, size], quota %d",
+				tt.quota, st.DbSize, st.DbSizeInUse, st.DbSizeQuota, tt.want)
+		}
+		if _, err := cli.Put(ctxT(t), "k", strings.Repeat("x", 1000)); err != nil {
+			t.Fatal(err)
+		}
+		after, err := cli.Status(ctxT(t), c.members[0].clientURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after.DbSize < st.DbSize+1000 || after.DbSizeInUse > after.DbSize {
+			t.Errorf("after a 1000-byte put: Status sizes = %d, in use %d; want at least %d, in use <= size", after.DbSize, after.DbSizeInUse, st.DbSize+1000)
+		}
+		c.stopAll()
+	}
+}

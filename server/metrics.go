@@ -41,7 +41,7 @@ func newServerMetrics(s *Server) (*serverMetrics, error) {
 			return b2f(lead != 0)
 		}),
 		gauge("is_leader", "1 if this member leads.", func() float64 { return b2f(started() && s.isLeader()) }),
-		gauge("db_size_bytes", "Approximate bytes the kv store holds, history included.", func() float64 { return float64(s.store.Size()) }),
+		gauge("db_size_bytes", "Database size as Maintenance Status reports it: approximate bytes the kv store holds, history included, plus a fixed base.", func() float64 { return float64(s.dbSize()) }),
 		gauge("revision", "The kv store's current revision.", func() float64 { return float64(s.store.Revision()) }),
 		gauge("compact_revision", "The revision of the last compaction (-1: none).", func() float64 { return float64(s.store.CompactRevision()) }),
 		gauge("leases", "Leases in the kv store.", func() float64 { return float64(len(s.store.Leases())) }),

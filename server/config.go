@@ -92,7 +92,9 @@ type Config struct {
 	// differ from another's with the same peer URLs.
 	InitialClusterToken string
 	// ListenMetricsURLs serve /metrics, /health, /livez, /readyz and, with
-	// EnablePprof, /debug/pprof over HTTP (--listen-metrics-urls).
+	// EnablePprof, /debug/pprof (--listen-metrics-urls): http URLs over
+	// plain HTTP, https URLs over TLS with ClientTLS (its certificate, and
+	// its client certificate authentication), as etcd does.
 	ListenMetricsURLs []string
 
 	// ClientListeners, PeerListener and MetricsListeners, when set, are
@@ -383,8 +385,9 @@ func sameSet(a, b []string) bool {
 }
 
 func (c Config) validateTLS(v *validator) {
+	isHTTPS := func(s string) bool { return strings.HasPrefix(s, "https://") }
 	check := func(what string, info TLSInfo, urls []string) {
-		https := slices.ContainsFunc(urls, func(s string) bool { return strings.HasPrefix(s, "https://") })
+		https := slices.ContainsFunc(urls, isHTTPS)
 		if https && (info.CertFile == "" || info.KeyFile == "") {
 			v.bad("%s URLs use https but no %s certificate and key files are given", what, what)
 		}
@@ -395,7 +398,12 @@ func (c Config) validateTLS(v *validator) {
 			v.bad("%s TLS: client certificate authentication needs a trusted CA file", what)
 		}
 	}
-	check("client", c.ClientTLS, append(slices.Clone(c.ListenClientURLs), c.AdvertiseClientURLs...))
+	clientURLs := append(slices.Clone(c.ListenClientURLs), c.AdvertiseClientURLs...)
+	check("client", c.ClientTLS, clientURLs)
+	if !slices.ContainsFunc(clientURLs, isHTTPS) && slices.ContainsFunc(c.ListenMetricsURLs, isHTTPS) &&
+		(c.ClientTLS.CertFile == "" || c.ClientTLS.KeyFile == "") {
+		v.bad("--listen-metrics-urls %q use https but no client certificate and key files are given (https metrics URLs are served with the client certificate, --cert-file and --key-file)", c.ListenMetricsURLs)
+	}
 	check("peer", c.PeerTLS, append(slices.Clone(c.ListenPeerURLs), c.InitialAdvertisePeerURLs...))
 }
 

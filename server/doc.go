@@ -128,7 +128,9 @@
 //
 // The metrics URLs serve /health (etcd's JSON: healthy when a leader is
 // known and a read fence passes within a second), /livez, /readyz,
-// /metrics and, with EnablePprof, /debug/pprof. Metrics go to Config.Registry:
+// /metrics and, with EnablePprof, /debug/pprof; https ones over TLS with
+// ClientTLS (the client certificate, and client certificate
+// authentication if set), as etcd does. Metrics go to Config.Registry:
 // the node's (ironraft_*), the peers' (node.PeerMetrics as the transport
 // observer) and the server's (ironkv_*: gRPC calls by method and code, leader,
 // revision, size, leases, watch streams). The gRPC health service reports

@@ -3,8 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -19,7 +21,8 @@ const (
 	httpReadHeaderTimeout = 10 * time.Second
 )
 
-// newHTTPServers builds one HTTP server per metrics listener:
+// newHTTPServers builds one HTTP server per metrics listener (with
+// metricsTLS for an https URL: serve runs ServeTLS for those):
 //
 //	/health   etcd's JSON {"health":"true","reason":""}: true when the member
 //	          knows a leader and a linearizable read fence passes within 1s
@@ -43,7 +46,13 @@ func (s *Server) newHTTPServers() []*http.Server {
 	}
 	out := make([]*http.Server, len(s.metricsLns))
 	for i := range out {
-		out[i] = &http.Server{Handler: mux, ReadHeaderTimeout: httpReadHeaderTimeout}
+		out[i] = &http.Server{Handler: mux, ReadHeaderTimeout: httpReadHeaderTimeout,
+			// Bad requests and failed TLS handshakes are the client's
+			// problem: debug logs, not the process's standard error.
+			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)}
+		if strings.HasPrefix(s.cfg.ListenMetricsURLs[i], "https://") {
+			out[i].TLSConfig = s.metricsTLS
+		}
 	}
 	return out
 }

@@ -47,9 +47,11 @@ type Server struct {
 	clientLns  []net.Listener
 	peerLn     net.Listener
 	metricsLns []net.Listener
-	// TLS: the client listeners', the peer transport's two sides, and the
-	// client side used to reach other members' client URLs (forwarding).
+	// TLS: the client listeners', the https metrics listeners' (from
+	// ClientTLS), the peer transport's two sides, and the client side used
+	// to reach other members' client URLs (forwarding).
 	clientTLS                    *tls.Config
+	metricsTLS                   *tls.Config
 	peerServerTLS, peerClientTLS *tls.Config
 	fwdTLS                       *tls.Config
 

@@ -241,7 +241,13 @@ func (s *Server) serve() {
 	for i, h := range s.httpServers {
 		l := s.metricsLns[i]
 		s.goLoop(func() {
-			if err := h.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			var err error
+			if h.TLSConfig != nil {
+				err = h.ServeTLS(l, "", "") // the certificate is in TLSConfig
+			} else {
+				err = h.Serve(l)
+			}
+			if err != nil && !errors.Is(err, http.ErrServerClosed) {
 				s.log.Error("serving metrics stopped", "addr", l.Addr(), "err", err)
 			}
 		})

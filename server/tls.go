@@ -28,6 +28,12 @@ func (s *Server) loadTLS() error {
 			return fmt.Errorf("server: client TLS: %w", err)
 		}
 	}
+	if https(c.ListenMetricsURLs) {
+		// etcd serves https metrics URLs with the client TLS settings.
+		if s.metricsTLS, err = serverTLS(c.ClientTLS); err != nil {
+			return fmt.Errorf("server: metrics TLS (the client certificate): %w", err)
+		}
+	}
 	if https(c.AdvertiseClientURLs) || https(c.ListenClientURLs) {
 		// Forwarding to the leader's client URL: this member's client
 		// certificate, and the client CA to check the leader's.

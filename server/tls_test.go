@@ -11,6 +11,7 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -122,5 +123,43 @@ func TestMutualTLS(t *testing.T) {
 	c.join(t, m)
 	if m.srv.ClusterID() != c.members[0].srv.ClusterID() {
 		t.Errorf("the joiner is in cluster %x, want %x", m.srv.ClusterID(), c.members[0].srv.ClusterID())
+	}
+}
+
+// TestHTTPSMetricsURLServesTLS: an https metrics URL is served over TLS with
+// the client certificate (as etcd does), not as plain HTTP; without a client
+// certificate the config is refused.
+func TestHTTPSMetricsURLServesTLS(t *testing.T) {
+	caFile, certFile, keyFile := writeTestPKI(t)
+	c := newTestCluster(t, 1, func(cfg *Config) {
+		cfg.ClientTLS = TLSInfo{CertFile: certFile, KeyFile: keyFile, TrustedCAFile: caFile}
+		cfg.ListenMetricsURLs = []string{"https://127.0.0.1:0"}
+	})
+	addr := c.members[0].srv.MetricsAddrs()[0]
+	pool, err := loadCA(caFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}, Timeout: testWait}
+	defer hc.CloseIdleConnections()
+	waitFor(t, "https /health to answer healthy", func() bool {
+		resp, err := hc.Get("https://" + addr + "/health")
+		if err != nil {
+			t.Fatalf("GET https://%s/health: %v", addr, err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	plain := &http.Client{Timeout: testWait}
+	if resp, err := plain.Get("http://" + addr + "/health"); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			t.Errorf("plain HTTP on an https metrics URL answered %d, want no service", resp.StatusCode)
+		}
+	}
+
+	err = Config{Name: "x", DataDir: t.TempDir(), ListenMetricsURLs: []string{"https://127.0.0.1:0"}}.Validate()
+	if want := "--listen-metrics-urls"; err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "client certificate") {
+		t.Errorf("Validate(https metrics URL without a client certificate) = %v, want an error naming %s and the client certificate", err, want)
 	}
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -142,10 +143,12 @@ func (n *Node) ReadIndex(ctx context.Context) (uint64, error) {
 			}
 			continue
 		}
+		applied, cancel := n.waits.waitApplied(r.index)
 		select {
-		case err := <-n.waits.waitApplied(r.index):
+		case err := <-applied:
 			return r.index, err
 		case <-ctx.Done():
+			cancel()
 			return 0, timeoutErr("waiting to apply the read index", ctx.Err())
 		}
 	}
@@ -374,7 +377,10 @@ func (n *Node) TransferLeadership(ctx context.Context, id uint64) error {
 			return err
 		}
 		if nl != nil {
-			if n.leader.Load() == id {
+			// The core may follow the new leader before this member's
+			// known leader (updated with the next Ready) says so.
+			var nle *NotLeaderError
+			if n.leader.Load() == id || (errors.As(nl, &nle) && nle.Leader == id) {
 				return nil
 			}
 			return fmt.Errorf("node: transfer leadership to %d: %w", id, nl)

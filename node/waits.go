@@ -125,8 +125,9 @@ func (w *waits) appliedIndex() uint64 {
 }
 
 // waitApplied returns a channel that receives nil once index is applied, or
-// the stop error.
-func (w *waits) waitApplied(index uint64) <-chan error {
+// the stop error, and a function that forgets the wait (for a caller that
+// gives up), so abandoned waits do not pile up while applying stalls.
+func (w *waits) waitApplied(index uint64) (<-chan error, func()) {
 	ch := make(chan error, 1)
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -138,7 +139,16 @@ func (w *waits) waitApplied(index uint64) <-chan error {
 	default:
 		w.readers = append(w.readers, appliedWaiter{index: index, ch: ch})
 	}
-	return ch
+	return ch, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for i, r := range w.readers {
+			if r.ch == ch {
+				w.readers = append(w.readers[:i], w.readers[i+1:]...)
+				return
+			}
+		}
+	}
 }
 
 // failAll fails everything pending with err, and every later add.

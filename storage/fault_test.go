@@ -315,3 +315,43 @@ func TestStorageCacheIsBounded(t *testing.T) {
 	}
 	must(t, s.Close())
 }
+
+// TestStorageRecoverLeaderSnapshotReplacingLogAfterCompaction is the
+// simulator's sequence (churnhunt, CountLearnerVotes, seed 11): a leader's
+// snapshot whose term differs from the log's at its index discards the log,
+// whose last entries are in a segment that starts just after the snapshot;
+// the entries after it are saved again, and a later Compact removes the
+// segment holding the entry at the snapshot's index. Recovery must still
+// discard the old entries, as SaveReady did, not refuse the WAL.
+func TestStorageRecoverLeaderSnapshotReplacingLogAfterCompaction(t *testing.T) {
+	mem := vfs.NewMem()
+	s := bootstrapped(t, mem, smallOpts)
+	// Save uncommitted entries of term 1 until the WAL cuts a segment; the
+	// new one starts at f.
+	var f uint64
+	for i := uint64(31); f == 0; i++ {
+		must(t, s.SaveReady(nil, ents(1, i, i, 200), nil, true))
+		if len(s.wal.Segments()) > 1 {
+			f = i
+		}
+	}
+	must(t, s.SaveReady(nil, ents(1, f+1, f+1, 200), nil, true))
+	leader := &raftpb.Snapshot{Data: []byte("leader"), Metadata: &raftpb.SnapshotMetadata{Index: f - 1, Term: 2, ConfState: voters}}
+	must(t, s.SaveReady(hs(2, 0, f-1), nil, leader, true))
+	must(t, s.SaveReady(nil, ents(2, f, f+2, 50), nil, true))
+	mustCreateSnapshot(t, s, f+1)
+	must(t, s.Compact(f+1))
+	if got := len(s.wal.Segments()); got != 1 {
+		t.Fatalf("WAL segments after Compact(%d) = %d, want 1", f+1, got)
+	}
+	want := readView(t, s)
+	must(t, s.Close())
+	s, err := Open(mem.Crash(), testDir, testMeta, smallOpts)
+	if err != nil {
+		t.Fatalf("Open = %v, want the state before the crash", err)
+	}
+	defer s.Close()
+	if d := cmp.Diff(want, readView(t, s), cmpOpts...); d != "" {
+		t.Fatalf("state after Open (-want +got):\n%s", d)
+	}
+}

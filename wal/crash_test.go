@@ -94,6 +94,11 @@ func (m *model) steps(op walOp) []*Recovered {
 	case "marker":
 		mk := SnapshotMarker{Index: op.index, Term: op.term}
 		keep := op.index >= m.first && op.index < m.next() && m.ents[op.index-m.first].Term == op.term
+		if !keep && m.next() > m.marker.Index+1 {
+			// The entries after the old marker are truncated first.
+			m.ents = m.ents[:max(m.marker.Index+1, m.first)-m.first]
+			out = append(out, m.recovered())
+		}
 		m.marker = mk
 		if !keep {
 			m.first, m.ents = op.index+1, nil

@@ -57,10 +57,14 @@
 // applying it follows Raft's rule for installing a snapshot: if the log holds
 // the entry at the marker's index with the marker's term, the entries after
 // it are kept; otherwise the whole log is discarded and the next index is
-// the marker's index + 1. The latest hard state wins. Each segment's first
-// index must equal the next index at the end of the segment before it.
-// Recovery returns the entries after the last snapshot marker (or the newest
-// of them, see below), which must all be present.
+// the marker's index + 1. A marker whose index is below the oldest entry
+// left (its entry was in a segment that compaction removed) keeps the log:
+// a marker that discards entries after the previous marker is written right
+// after a truncation of them (see below), so replay discards them even when
+// it can no longer compare the term. The latest hard state wins. Each
+// segment's first index must equal the next index at the end of the segment
+// before it. Recovery returns the entries after the last snapshot marker (or
+// the newest of them, see below), which must all be present.
 //
 // # Torn tails and corruption
 //
@@ -84,7 +88,10 @@
 //
 // Save writes a truncation record (if its first entry is at or below the
 // last index), the entries, then the hard state, in one write; with sync it
-// returns after an fsync covers that write. Concurrent syncing callers are
+// returns after an fsync covers that write. SaveSnapshotMarker writes the
+// marker, preceded in the same write by a truncation at the previous
+// marker's index + 1 if the new marker discards entries after the previous
+// one, and returns after an fsync covers it. Concurrent syncing callers are
 // group-committed with a leader-follower scheme on a condition variable: the
 // first caller to find no fsync in flight runs one (outside the lock) for
 // everything written so far, and callers that arrive meanwhile write their

@@ -161,20 +161,33 @@ func (s *logState) checkMarker(m SnapshotMarker) error {
 // one after the snapshot. Entries at or below the marker stay in pos until
 // compaction removes their segments, but are never truncated or returned.
 func (s *logState) applyMarker(m SnapshotMarker) {
-	if m == s.marker {
-		return
-	}
+	discard := s.discards(m)
 	s.marker = m
-	if t, ok := s.term(m.Index); ok && t == m.Term {
-		return
-	}
-	if m.Index < s.first {
-		// Only at the start of recovery: the first segment's carried marker
-		// is older than its first index (next > marker.Index held when it was
-		// cut), and the entries before it are in compacted segments.
+	if !discard {
 		return
 	}
 	s.gen++
 	s.first, s.pos = m.Index+1, s.pos[:0]
 	s.dropEnts()
+}
+
+// discards reports whether applying m discards the log: m is a new marker
+// and the log does not hold the entry at its index with its term.
+//
+// A marker below the first live index keeps the log. At run time that is
+// only the current marker again (first <= marker.Index+1 always holds
+// there). During recovery it is the first segment's carried marker (next >
+// marker.Index held when the segment was cut), or a marker written later
+// whose entry was in a segment compaction removed since: that one kept the
+// log when it was written, because a marker that discards live entries is
+// written after a truncation of them (see WAL.SaveSnapshotMarker), which
+// brings first down to at most its index.
+func (s *logState) discards(m SnapshotMarker) bool {
+	if m == s.marker {
+		return false
+	}
+	if t, ok := s.term(m.Index); ok && t == m.Term {
+		return false
+	}
+	return m.Index >= s.first
 }

@@ -9,6 +9,12 @@ import (
 // for installing a snapshot: if the log holds the entry at index with term,
 // the entries after it are kept, otherwise the whole log is discarded and
 // the next entry saved must have index+1. Markers never go back.
+//
+// A marker that discards entries after the current marker is preceded, in
+// the same write, by a truncation of them: replay then discards them too
+// even if compaction has removed the segment holding the entry at index by
+// then, when it could no longer compare that entry's term (see
+// logState.discards).
 func (w *WAL) SaveSnapshotMarker(index, term uint64) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -19,9 +25,18 @@ func (w *WAL) SaveSnapshotMarker(index, term uint64) error {
 	if err := w.st.checkMarker(m); err != nil {
 		return fmt.Errorf("wal: save snapshot marker: %w", err)
 	}
-	w.buf = appendFrame(w.buf[:0], recSnapshot, func(b []byte) []byte { return appendSnapshot(b, m) })
+	w.buf = w.buf[:0]
+	var truncateAt uint64
+	if w.st.discards(m) && w.st.next() > w.st.marker.Index+1 {
+		truncateAt = w.st.marker.Index + 1
+		w.buf = appendFrame(w.buf, recTruncate, func(b []byte) []byte { return appendTruncate(b, truncateAt) })
+	}
+	w.buf = appendFrame(w.buf, recSnapshot, func(b []byte) []byte { return appendSnapshot(b, m) })
 	if _, err := w.write(w.buf); err != nil {
 		return err
+	}
+	if truncateAt != 0 {
+		w.st.truncate(truncateAt)
 	}
 	w.st.applyMarker(m)
 	return w.waitSynced(w.writtenGen)

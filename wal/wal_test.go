@@ -396,3 +396,51 @@ func TestWALConcurrentAppendersAcrossCuts(t *testing.T) {
 		t.Fatalf("Open (-want +got):\n%s", diffRecovered(rec, want))
 	}
 }
+
+// A snapshot marker that discards the log (its term differs from the log's
+// at its index) must still discard it on replay after compaction removed the
+// segment holding the entry at its index: the segment after it starts just
+// past the marker, so replay no longer knows the term the marker was
+// compared with at run time.
+func TestWALRecoverDiscardingMarkerAfterCompactionRemovedItsEntry(t *testing.T) {
+	fs := vfs.NewMem()
+	w := mustCreate(t, fs, smallOpts)
+	// Save entries of term 1 one at a time until a segment is cut; the new
+	// segment starts at f.
+	var f uint64
+	for i := uint64(1); f == 0; i++ {
+		mustSave(t, w, hs(1, 1, 0), ents(1, i, i, 300), true)
+		if segs := w.Segments(); len(segs) > 1 {
+			f = i
+		}
+	}
+	mustSave(t, w, nil, ents(1, f+1, f+1, 300), true)
+	// A leader's snapshot up to f-1 of term 2: the log has term 1 there, so
+	// the log is discarded and the next entry is f.
+	if err := w.SaveSnapshotMarker(f-1, 2); err != nil {
+		t.Fatal(err)
+	}
+	mustSave(t, w, hs(2, 0, f-1), ents(2, f, f+2, 30), true)
+	if err := w.Compact(f - 1); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(w.Segments()); got != 1 {
+		t.Fatalf("Segments() after Compact(%d) = %d segments, want 1", f-1, got)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	w, rec, err := Open(fs.Crash(), testDir, testMeta, smallOpts)
+	if err != nil {
+		t.Fatalf("Open = %v, want the log after the marker", err)
+	}
+	defer w.Close()
+	want := &Recovered{HardState: hs(2, 0, f-1), Snapshot: SnapshotMarker{Index: f - 1, Term: 2},
+		Entries: ents(2, f, f+2, 30)}
+	if d := diffRecovered(rec, want); d != "" {
+		t.Fatalf("Open (-want +got):\n%s", d)
+	}
+	if got := w.LastIndex(); got != f+2 {
+		t.Fatalf("LastIndex() = %d, want %d", got, f+2)
+	}
+}

@@ -96,7 +96,7 @@
 // from --initial-cluster. Start chooses:
 //
 //	data directory holds ironkv-member.json   node.Restart (InitialClusterState is ignored, as in etcd)
-//	empty, --initial-cluster-state=new        node.Bootstrap with the members of --initial-cluster
+//	empty, --initial-cluster-state=new        bootstrap check, then node.Bootstrap with the members of --initial-cluster
 //	empty, --initial-cluster-state=existing   discovery, then node.Join
 //
 // Discovery: a member started with "existing" asks the other members of
@@ -105,7 +105,27 @@
 // peer port). The peer listener is shared with the Raft transport: a
 // discovery connection opens with the 16 bytes "ironkv/members/1" (then TLS
 // with peer TLS) and gets one JSON document; any other connection goes to
-// the transport (peermux.go).
+// the transport (peermux.go). The peer listener answers discovery from the
+// start of Start; until the node runs, with an empty document ("not started
+// yet").
+//
+// Amnesia: a member whose data directory was lost must not come back under
+// an ID the cluster still lists, since a voter that forgot its votes and
+// its log breaks Raft's safety. A member "has started" once it published
+// its name (etcd's rule). With an empty data directory, Start refuses, and
+// says to remove the member and add it again (as etcd requires), when
+//
+//	existing   discovery finds this member by its peer URLs and it has started
+//	new        the bootstrap check: one round of discovery, in parallel, to the
+//	           other initial members (at most 2s); one of them runs this
+//	           cluster ID and lists this member as started ("member ... has
+//	           already been bootstrapped", as etcd says)
+//
+// When no other member answers (they all start afresh), the member
+// bootstraps. Both checks are etcd's and share its blind spots: members
+// that are down or not started yet cannot tell, and a member that stopped
+// after taking part in Raft but before its name was published is not
+// recognised.
 //
 // MemberAdd records the peer URLs in the member table, then adds the member
 // to Raft as a learner (node.AddLearner). etcd adds a voter at once
@@ -152,7 +172,9 @@
 //	per KeepAlive stream  the request receiver
 //
 // The peer listener's accept loop and its per-connection sniffers are owned
-// by peerMux and joined by its Close (the transport closes it).
+// by peerMux and joined by its Close (the transport closes it; Stop does if
+// the node never started). The bootstrap check runs one goroutine per other
+// initial peer URL, joined before Start goes on.
 //
 // Stop: if this member leads, hand leadership to the most caught-up voter
 // (at most two election timeouts); end the watch and keep-alive streams

@@ -53,6 +53,11 @@ type discoveryInfo struct {
 	IsLearner bool     `json:"is_learner"`
 }
 
+// started reports whether the member has run: it published its name, as
+// every member does after every start (etcd's rule: a member with a name
+// has been started).
+func (m discoveryInfo) started() bool { return m.Name != "" }
+
 // peerMux is the peer listener as the transport sees it: it accepts
 // connections, answers discovery ones itself and hands the others over
 // (with the bytes it read put back).

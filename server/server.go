@@ -47,6 +47,10 @@ type Server struct {
 	clientLns  []net.Listener
 	peerLn     net.Listener
 	metricsLns []net.Listener
+	// peerMux serves peerLn from Start on (discovery; the transport's
+	// connections once it runs). The transport closes it, or Stop if the
+	// node never started.
+	peerMux *peerMux
 	// TLS: the client listeners', the https metrics listeners' (from
 	// ClientTLS), the peer transport's two sides, and the client side used
 	// to reach other members' client URLs (forwarding).
@@ -298,6 +302,8 @@ func (s *Server) stop(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 		s.peerMetrics.Unregister()
+	} else if s.peerMux != nil {
+		s.peerMux.Close() // closes peerLn; the transport may have done so
 	} else {
 		closeListeners(nil, s.peerLn, nil)
 	}

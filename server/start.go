@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -42,7 +44,9 @@ type identity struct {
 // InitialCluster ("new") or by joining the running cluster it was added to
 // ("existing": it asks the members of InitialCluster, on their peer URLs,
 // for the cluster ID and its own member ID, retrying until ctx ends). Then
-// it serves. Start is called once; after a failure, call Stop.
+// it serves. With an empty data directory, Start refuses to come back as a
+// member that already ran (see "Amnesia" in the package doc). Start is
+// called once; after a failure, call Stop.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
 	if s.started || s.stopping {
@@ -53,6 +57,10 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("server: create the data directory: %w", err)
 	}
+	// The peer listener answers discovery ("not started yet") from now on,
+	// so that initial members starting together answer each other's
+	// bootstrap check at once.
+	s.peerMux = newPeerMux(s.peerLn, s.peerServerTLS, s.discoveryInfo, s.log)
 	who, err := s.resolveIdentity(ctx)
 	if err != nil {
 		return err
@@ -107,7 +115,55 @@ func (s *Server) resolveIdentity(ctx context.Context) (identity, error) {
 		}
 		who.peers = append(who.peers, node.Member{ID: m.id, Addr: hostOf(m.peerURLs[0])})
 	}
+	if err := s.checkNotBootstrapped(ctx, ic, who.id, cid); err != nil {
+		return identity{}, err
+	}
 	return who, nil
+}
+
+// bootstrapCheckTimeout bounds the bootstrap check's one round of questions
+// (etcd waits one second). Members that refuse connections or answer "not
+// started" answer at once; only an unreachable one costs the whole wait.
+const bootstrapCheckTimeout = 2 * time.Second
+
+// checkNotBootstrapped is etcd's "member ... has already been bootstrapped"
+// check, made before an initial member with an empty data directory
+// bootstraps: it asks the other initial members once, in parallel, for
+// their cluster, and refuses if one runs cluster cid and lists member id as
+// started. When none answers (they are all new too), the member bootstraps.
+func (s *Server) checkNotBootstrapped(ctx context.Context, ic initialCluster, id, cid uint64) error {
+	var targets []string
+	for _, m := range ic {
+		if m.name != s.cfg.Name {
+			targets = append(targets, m.peerURLs...)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, bootstrapCheckTimeout)
+	defer cancel()
+	infos := make([]clusterInfo, len(targets))
+	var wg sync.WaitGroup // one goroutine per other initial peer URL
+	for i, u := range targets {
+		wg.Go(func() { infos[i], _ = fetchOne(ctx, u, s.peerClientTLS) })
+	}
+	wg.Wait()
+	for _, info := range infos {
+		if info.ClusterID == cid && slices.ContainsFunc(info.Members, func(m discoveryInfo) bool { return m.ID == id && m.started() }) {
+			return s.alreadyBootstrapped(id, cid)
+		}
+	}
+	return nil
+}
+
+// alreadyBootstrapped is the refusal to start, with an empty data
+// directory, as member id of cluster cid, which already ran: a voter that
+// forgot its votes and its log could elect a second leader in a term, or
+// help commit a conflicting entry.
+func (s *Server) alreadyBootstrapped(id, cid uint64) error {
+	return fmt.Errorf("server: member %x has already been bootstrapped in cluster %x, but data directory %s holds no state: "+
+		"a member that lost its data must not come back under its old ID (it forgot its votes and its log). "+
+		"Remove it (etcdctl member remove %x), add it again (etcdctl member add %s --peer-urls=%s), "+
+		"then start it with --initial-cluster-state=existing and an empty data directory",
+		id, cid, s.cfg.DataDir, id, s.cfg.Name, strings.Join(s.cfg.InitialAdvertisePeerURLs, ","))
 }
 
 // discover asks the members of InitialCluster for the cluster this member
@@ -139,6 +195,9 @@ func (s *Server) discover(ctx context.Context, ic initialCluster) (identity, err
 			return identity{}, err
 		}
 		if who, ok := s.findSelf(info); ok {
+			if slices.ContainsFunc(info.Members, func(m discoveryInfo) bool { return m.ID == who.id && m.started() }) {
+				return identity{}, s.alreadyBootstrapped(who.id, who.clusterID)
+			}
 			return who, nil
 		}
 		seen = &info
@@ -174,7 +233,7 @@ func (s *Server) startNode(who identity) error {
 	if err != nil {
 		return fmt.Errorf("server: peer metrics: %w", err)
 	}
-	mux := newPeerMux(s.peerLn, s.peerServerTLS, s.discoveryInfo, s.log)
+	mux := s.peerMux
 	tr, err := grpctransport.New(grpctransport.Config{
 		NodeID: who.id, ClusterID: who.clusterID, Listener: mux,
 		ServerTLS: s.peerServerTLS, ClientTLS: s.peerClientTLS,

@@ -146,7 +146,7 @@ func (r *raft) handleVoteRequest(m *raftpb.Message) {
 			"msg_term", m.Term, "last_index", r.raftLog.lastIndex(), "last_term", r.raftLog.lastTerm())
 		// The response carries the term of the request: for a pre-vote it is
 		// the future term, which we do not adopt.
-		r.send(&raftpb.Message{To: m.From, Term: m.Term, Type: respType})
+		r.send(r.voteResp(m.From, m.Term, respType, false))
 		if m.Type == raftpb.MsgVote {
 			r.electionElapsed = 0
 			r.vote = m.From
@@ -155,5 +155,37 @@ func (r *raft) handleVoteRequest(m *raftpb.Message) {
 	}
 	r.logger.Info("raft: rejected vote", "term", r.term, "to", m.From, "type", m.Type.String(),
 		"msg_term", m.Term, "voted_for", r.vote, "last_index", r.raftLog.lastIndex(), "last_term", r.raftLog.lastTerm())
-	r.send(&raftpb.Message{To: m.From, Term: r.term, Type: respType, Reject: true})
+	r.send(r.voteResp(m.From, r.term, respType, true))
+}
+
+// voteResp is a vote response. It carries our commit index and the term of
+// the entry there (commit, hint_term) so that a candidate that has that
+// entry learns it is committed (learnCommit). Without it, a member of a new
+// configuration whose log holds a committed leave-joint entry could wait
+// forever for a vote from a removed member whose longer log makes it refuse
+// every such candidate, while that member, removed, never campaigns itself
+// (see docs/divergence.md).
+func (r *raft) voteResp(to, term uint64, typ raftpb.MessageType, reject bool) *raftpb.Message {
+	m := &raftpb.Message{To: to, Term: term, Type: typ, Reject: reject}
+	if c := r.raftLog.committed; c > 0 {
+		if t, err := r.raftLog.term(c); err == nil {
+			m.Commit, m.HintTerm = c, t
+		}
+	}
+	return m
+}
+
+// learnCommit takes the commit index a vote response carries if our log
+// holds the entry there with the same term: by log matching, our log up to
+// it is the committed prefix, so committing it is safe whatever our role.
+// A leader learns nothing this way that it could need.
+func (r *raft) learnCommit(m *raftpb.Message) {
+	if r.state == StateLeader || m.Commit <= r.raftLog.committed || m.Commit > r.raftLog.lastIndex() || m.HintTerm == 0 {
+		return
+	}
+	if t, err := r.raftLog.term(m.Commit); err == nil && t == m.HintTerm {
+		r.logger.Info("raft: learned the commit index from a vote response", "term", r.term, "from", m.From,
+			"commit", m.Commit)
+		r.raftLog.commitTo(m.Commit)
+	}
 }

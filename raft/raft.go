@@ -429,9 +429,12 @@ func (r *raft) Step(m *raftpb.Message) error {
 				r.send(&raftpb.Message{To: m.From, Type: raftpb.MsgAppResp, Reject: true})
 			}
 		case raftpb.MsgPreVote:
-			r.send(&raftpb.Message{To: m.From, Term: r.term, Type: raftpb.MsgPreVoteResp, Reject: true})
+			r.send(r.voteResp(m.From, r.term, raftpb.MsgPreVoteResp, true))
 		}
 		return nil
+	}
+	if m.Type == raftpb.MsgVoteResp || m.Type == raftpb.MsgPreVoteResp {
+		r.learnCommit(m)
 	}
 
 	switch m.Type {

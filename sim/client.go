@@ -100,6 +100,7 @@ func (s *Sim) issue(c *client) {
 			return
 		}
 		n.proposals[pid] = opKey(cmd.Client, cmd.Op)
+		s.sendEarly(n)
 	} else {
 		id, err := n.rn.ReadIndex()
 		s.note("client %d op %d: get(%s) on n%d read id %d", c.id, o.seq, o.key, n.id, id)

@@ -59,8 +59,11 @@
 //  2. If MustSync, the "fsync" completes after 0..fsyncMax ticks; until
 //     then the node is busy: messages that arrive wait in its inbox (ticks
 //     and client requests still reach the RawNode, which allows steps
-//     between Ready and Advance). A Ready without MustSync completes at
-//     once.
+//     between Ready and Advance). After a client's put reaches a busy
+//     leader, the simulator sends what RawNode.MessagesBeforeAdvance hands
+//     out (the appends for the new entry), checked like
+//     MessagesBeforePersist, as node.Node does. A Ready without MustSync
+//     completes at once.
 //  3. On completion Replica.Persist writes the Snapshot, Entries and
 //     HardState to the durable store (LogStore.SaveReady: MemoryStorage's
 //     ApplySnapshot, Append and SetHardState, or storage's SaveReady), then

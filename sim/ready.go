@@ -80,6 +80,21 @@ func (s *Sim) fsyncDone(n *node) {
 	}
 }
 
+// sendEarly sends what RawNode.MessagesBeforeAdvance hands out while n's
+// Ready is being persisted (the leader's appends for entries proposed
+// meanwhile), as node.Node does after every event. They are checked like
+// MessagesBeforePersist, against the entries not yet durable.
+func (s *Sim) sendEarly(n *node) {
+	if !n.up || !n.busy {
+		return
+	}
+	for _, m := range n.rn.MessagesBeforeAdvance() {
+		s.stats.EarlyMessages++
+		s.checkOutgoing(n, m, n.rd.Entries)
+		s.send(m)
+	}
+}
+
 // sendFrom is the Send of n's Replica. Inside Replica.Ready it gets the
 // MessagesBeforePersist, which wait in n.outbox for beginReady (they are
 // checked against the Ready's entries, not durable yet); inside

@@ -106,7 +106,7 @@ func logSummary(t *testing.T, seeds, failed int, elapsed time.Duration, total St
 	t.Logf("sim: leaders elected=%d entries committed=%d", total.Leaders, total.Committed)
 	t.Logf("sim: membership and snapshots: %s", total.ChurnSummary())
 	t.Logf("sim: client ops %s", total.OpsSummary())
-	t.Logf("sim: invariants checked=%d (ready contract %d)", total.Checks, total.ContractChecks)
+	t.Logf("sim: invariants checked=%d (ready contract %d); appends sent while a Ready was persisted=%d", total.Checks, total.ContractChecks, total.EarlyMessages)
 }
 
 // TestDeterminism runs seeds twice and compares their trace hashes.

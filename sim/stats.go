@@ -52,6 +52,9 @@ type Stats struct {
 	GetsOK, GetsFailed, GetsUnknown           int
 	// ContractChecks counts Ready contract checks; Checks all checks.
 	ContractChecks int
+	// EarlyMessages counts messages sent by MessagesBeforeAdvance while a
+	// Ready was being persisted.
+	EarlyMessages int
 	// OldTermCommits counts leader commit indexes that landed on an entry
 	// of an earlier term (only an injected bug does that).
 	OldTermCommits int
@@ -115,6 +118,7 @@ func (st *Stats) Add(o Stats) {
 	}
 	st.Crashes += o.Crashes
 	st.CrashesInFsync += o.CrashesInFsync
+	st.EarlyMessages += o.EarlyMessages
 	st.Restarts += o.Restarts
 	st.Leaders += o.Leaders
 	st.Committed += o.Committed

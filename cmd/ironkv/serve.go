@@ -57,6 +57,7 @@ func newServeFlags(stderr io.Writer) *serveFlags {
 	fs.Uint64Var(&c.SnapshotCount, "snapshot-count", server.DefaultSnapshotCount, "number of applied entries that triggers a snapshot")
 	fs.IntVar(&c.MaxRequestBytes, "max-request-bytes", server.DefaultMaxRequestBytes, "maximum client request size in bytes")
 	fs.IntVar(&c.MaxTxnOps, "max-txn-ops", server.DefaultMaxTxnOps, "maximum number of operations in a transaction")
+	fs.Int64Var(&c.QuotaBackendBytes, "quota-backend-bytes", server.DefaultQuotaBackendBytes, "space quota reported by endpoint status (not enforced yet)")
 	fs.StringVar(&c.AutoCompactionMode, "auto-compaction-mode", server.DefaultAutoCompactionMode, "\"periodic\" or \"revision\"")
 	fs.StringVar(&c.AutoCompactionRetention, "auto-compaction-retention", server.DefaultAutoCompactionRetention, "history to keep: a duration or hours (periodic), a revision count (revision); 0 disables")
 	fs.DurationVar(&c.GRPCKeepAliveMinTime, "grpc-keepalive-min-time", server.DefaultGRPCKeepAliveMinTime, "minimum interval between client keepalive pings")

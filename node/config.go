@@ -69,8 +69,9 @@ type Config struct {
 	ApplyQueueBatches int
 
 	// SnapshotEntries and SnapshotLogBytes trigger a snapshot when that
-	// many entries, or that many payload bytes, were applied since the
-	// last one. SnapshotTrailingEntries entries are kept in the log below
+	// many entries (plus a random eighth at most, drawn per snapshot, so
+	// that members do not snapshot together), or that many payload bytes,
+	// were applied since the last one. SnapshotTrailingEntries entries are kept in the log below
 	// each snapshot, so a slow follower can catch up without one.
 	SnapshotEntries         uint64
 	SnapshotLogBytes        uint64

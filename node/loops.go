@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/ironraft/ironraft/raft"
@@ -377,7 +378,7 @@ type snapshotJob struct {
 // one and none is being written.
 func (n *Node) maybeSnapshot(res appliedBatch) {
 	a := n.ap
-	if a.sinceSnapEntries < n.cfg.SnapshotEntries && a.sinceSnapBytes < n.cfg.SnapshotLogBytes {
+	if a.sinceSnapEntries < n.cfg.SnapshotEntries+n.snapJitter && a.sinceSnapBytes < n.cfg.SnapshotLogBytes {
 		return
 	}
 	if len(n.snapc) > 0 {
@@ -390,7 +391,20 @@ func (n *Node) maybeSnapshot(res appliedBatch) {
 		return
 	}
 	a.sinceSnapEntries, a.sinceSnapBytes = 0, 0
+	n.snapJitter = snapshotJitter(n.cfg.SnapshotEntries)
 	n.snapc <- snapshotJob{view: view, index: res.index, term: res.term, cs: cs, book: n.book.snapshot()}
+}
+
+// snapshotJitter draws how many entries past SnapshotEntries this member
+// waits before its next snapshot, up to an eighth more, so that the members
+// of a cluster, which apply the same entries, do not all write their
+// snapshots at the same moment and compete for the disk and the CPU with
+// the log's fsyncs.
+func snapshotJitter(entries uint64) uint64 {
+	if entries < 8 {
+		return 0
+	}
+	return rand.Uint64N(entries / 8)
 }
 
 // stopWriter fails writes once the node stops, so a long snapshot write

@@ -88,6 +88,9 @@ type Node struct {
 	// rs is the raft loop's own state; only the raft loop (and requests
 	// it runs) touch it.
 	rs *raftState
+	// snapJitter is added to SnapshotEntries for the next snapshot; the
+	// apply loop owns it.
+	snapJitter uint64
 	// removed is set by the apply loop once this member applied its own
 	// removal; the raft loop then stops the node after a grace period.
 	removed atomic.Bool
@@ -244,6 +247,7 @@ func newNode(cfg Config, log *slog.Logger, st *storage.Storage, mode startMode, 
 		done:        make(chan struct{}),
 	}
 	n.nextPID.Store(rand.Uint64() >> 1)
+	n.snapJitter = snapshotJitter(cfg.SnapshotEntries)
 	m, err := newMetrics(cfg.Registerer, n)
 	if err != nil {
 		return nil, err

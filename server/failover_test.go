@@ -89,6 +89,16 @@ func TestLeaderStoppedUnderLoadLosesNoAcknowledgedWrite(t *testing.T) {
 		return err == nil
 	})
 
+	// Both members left apply the write before one of them stops (the
+	// write returned once a quorum had it, which may not yet include the
+	// member that will be alone).
+	for _, i := range c.running() {
+		mcli := c.client(t, i)
+		waitFor(t, "the write applied on every member", func() bool {
+			r, err := mcli.Get(ctx, "after-graceful-stop", clientv3.WithSerializable())
+			return err == nil && len(r.Kvs) == 1
+		})
+	}
 	// One member alone: serializable reads, no linearizable ones.
 	c.stop(t, c.running()[0])
 	alone := c.client(t, c.running()[0])

@@ -189,7 +189,7 @@ func tryStartCluster(ctx context.Context, sys, bin, ctl, dir string, pprof bool,
 	if err := c.waitLeader(ctx, 30*time.Second); err != nil {
 		for _, m := range c.members {
 			if b, _ := os.ReadFile(m.logPath); bytes.Contains(b, []byte("address already in use")) {
-				err = fmt.Errorf("%w (%s: %v)", errAddrInUse, m.name, err)
+				err = fmt.Errorf("%w (%s: %w)", errAddrInUse, m.name, err)
 				break
 			}
 		}
@@ -253,11 +253,11 @@ func (c *cluster) status(ctx context.Context) ([]epStatus, error) {
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("etcdctl endpoint status: %v: %s", err, strings.TrimSpace(stderr.String()))
+		return nil, fmt.Errorf("etcdctl endpoint status: %w: %s", err, strings.TrimSpace(stderr.String()))
 	}
 	var st []epStatus
 	if err := json.Unmarshal(stdout.Bytes(), &st); err != nil {
-		return nil, fmt.Errorf("etcdctl endpoint status: %v", err)
+		return nil, fmt.Errorf("etcdctl endpoint status: %w", err)
 	}
 	return st, nil
 }
@@ -282,7 +282,7 @@ func (c *cluster) waitLeader(ctx context.Context, timeout time.Duration) error {
 			return ctx.Err()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s cluster has no leader after %v: %v", c.sys, timeout, lastErr)
+			return fmt.Errorf("%s cluster has no leader after %v: %w", c.sys, timeout, lastErr)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -415,7 +415,7 @@ func (r *runner) ctl(ctx context.Context, c *cluster, args ...string) error {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, r.bins["etcdctl"], append([]string{"--endpoints", strings.Join(c.endpoints(), ",")}, args...)...)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("etcdctl %s: %v: %s", args[0], err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("etcdctl %s: %w: %s", args[0], err, strings.TrimSpace(string(out)))
 	}
 	return nil
 }
@@ -472,7 +472,7 @@ func (r *runner) runPoint(ctx context.Context, c *cluster, w workload, round int
 	case pctx.Err() != nil && ctx.Err() == nil:
 		res.err = fmt.Errorf("no result within -point-timeout %v (benchmark killed)", r.f.pointTimeout)
 	case err != nil:
-		res.err = fmt.Errorf("benchmark: %v: %s", err, tail(stderrPath, 3))
+		res.err = fmt.Errorf("benchmark: %w: %s", err, tail(stderrPath, 3))
 	case perr != nil:
 		res.err = perr
 	case !sum.HasStats:

@@ -63,13 +63,13 @@ func parseSummary(out string) (summary, error) {
 		} else if m := reRPS.FindStringSubmatch(line); m != nil {
 			v, err := strconv.ParseFloat(m[1], 64)
 			if err != nil {
-				return s, fmt.Errorf("Requests/sec %q: %v", m[1], err)
+				return s, fmt.Errorf("Requests/sec %q: %w", m[1], err)
 			}
 			s.RPS, haveRPS = v, true
 		} else if m := rePct.FindStringSubmatch(line); m != nil {
 			v, err := strconv.ParseFloat(m[2], 64)
 			if err != nil {
-				return s, fmt.Errorf("%s%% latency %q: %v", m[1], m[2], err)
+				return s, fmt.Errorf("%s%% latency %q: %w", m[1], m[2], err)
 			}
 			switch m[1] {
 			case "50":

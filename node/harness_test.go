@@ -427,3 +427,31 @@ func (c *cluster) checkAcked(a *acked) {
 		c.t.Fatalf("no write was acknowledged")
 	}
 }
+
+// other returns a member other than id.
+func (c *cluster) other(id uint64) uint64 {
+	for o := range c.members {
+		if o != id {
+			return o
+		}
+	}
+	c.t.Fatalf("no member other than %d", id)
+	return 0
+}
+
+// waitRemoved waits until removed stops by itself because it applied its
+// removal.
+func waitRemoved(t *testing.T, removed *member) {
+	t.Helper()
+	waitFor(t, 10*time.Second, fmt.Sprintf("removed member %d to stop", removed.id), func() bool {
+		select {
+		case <-removed.n.Done():
+			return true
+		default:
+			return false
+		}
+	})
+	if err := removed.n.Err(); !errors.Is(err, node.ErrRemoved) {
+		t.Fatalf("removed member's Err() = %v, want ErrRemoved", err)
+	}
+}

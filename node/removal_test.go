@@ -2,11 +2,9 @@ package node_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
-	"github.com/ironraft/ironraft/node"
 	"github.com/ironraft/ironraft/transport/memtransport"
 )
 
@@ -21,13 +19,7 @@ func TestRemovedFollowerStopsWhenLeaderLinkIsSlow(t *testing.T) {
 	var a acked
 	c.load(&a, "one", 5)
 	lead := c.leader()
-	var f uint64
-	for id := range c.members {
-		if id != lead.id {
-			f = id
-			break
-		}
-	}
+	f := c.other(lead.id)
 	net.SetLinkFaults(lead.id, f, memtransport.Faults{Delay: 30 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -35,15 +27,5 @@ func TestRemovedFollowerStopsWhenLeaderLinkIsSlow(t *testing.T) {
 		t.Fatalf("RemoveMember(%d) = %v", f, err)
 	}
 	removed := c.members[f]
-	waitFor(t, 10*time.Second, "the removed follower to stop", func() bool {
-		select {
-		case <-removed.n.Done():
-			return true
-		default:
-			return false
-		}
-	})
-	if err := removed.n.Err(); !errors.Is(err, node.ErrRemoved) {
-		t.Fatalf("removed member's Err() = %v, want ErrRemoved", err)
-	}
+	waitRemoved(t, removed)
 }

@@ -2,7 +2,6 @@ package node_test
 
 import (
 	"context"
-	"errors"
 	"testing"
 	"time"
 
@@ -195,30 +194,14 @@ func testRemoveMembersAndLeader(t *testing.T, newCluster clusterFactory) {
 	var a acked
 	c.load(&a, "one", 10)
 	lead := c.leader()
-	var f uint64
-	for id := range c.members {
-		if id != lead.id {
-			f = id
-			break
-		}
-	}
+	f := c.other(lead.id)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := lead.n.RemoveMember(ctx, f); err != nil {
 		t.Fatalf("RemoveMember(%d) = %v", f, err)
 	}
 	removed := c.members[f]
-	waitFor(t, 10*time.Second, "the removed follower to stop", func() bool {
-		select {
-		case <-removed.n.Done():
-			return true
-		default:
-			return false
-		}
-	})
-	if err := removed.n.Err(); !errors.Is(err, node.ErrRemoved) {
-		t.Fatalf("removed member's Err() = %v, want ErrRemoved", err)
-	}
+	waitRemoved(t, removed)
 	c.stop(f)
 	delete(c.members, f)
 	c.load(&a, "two", 10)
@@ -253,13 +236,7 @@ func testTransferLeadership(t *testing.T, newCluster clusterFactory) {
 	var a acked
 	c.load(&a, "one", 10)
 	lead := c.leader()
-	var to uint64
-	for id := range c.members {
-		if id != lead.id {
-			to = id
-			break
-		}
-	}
+	to := c.other(lead.id)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := lead.n.TransferLeadership(ctx, to); err != nil {

@@ -9,7 +9,7 @@
 // # Commands
 //
 // A command is an etcdserverpb.InternalRaftRequest in protobuf wire form
-// (Encode, and EncodePut, EncodeTxn, ... for each request), with one of
+// (Encode), with one of
 // Put, DeleteRange, Txn, Compaction, LeaseGrant, LeaseRevoke,
 // LeaseCheckpoint (or Range) set; other fields are ignored. Store.Apply
 // decodes and applies one, and returns the etcd response message or an

@@ -225,11 +225,6 @@ func newNode(cfg Config, log *slog.Logger, st *storage.Storage, mode startMode, 
 			}
 		}
 	}
-	if mode == modeBootstrap {
-		if err := st.Bootstrap(initial); err != nil {
-			return nil, fmt.Errorf("node: bootstrap: %w", err)
-		}
-	}
 	n := &Node{
 		cfg: cfg, id: cfg.ID, log: log, store: st, tr: cfg.Transport, book: book,
 		propSig:     make(chan struct{}, 1),
@@ -253,6 +248,21 @@ func newNode(cfg Config, log *slog.Logger, st *storage.Storage, mode startMode, 
 		return nil, err
 	}
 	n.m = m
+	// What can fail for reasons of the caller's (metrics already
+	// registered, a bad peer address) fails before Bootstrap writes the
+	// initial configuration, so a corrected call can bootstrap again.
+	for id, addr := range book.snapshot() {
+		if id != n.id {
+			if err := n.tr.AddPeer(id, addr); err != nil {
+				return nil, errors.Join(fmt.Errorf("node: peer %d at %q: %w", id, addr, err), m.unregister())
+			}
+		}
+	}
+	if mode == modeBootstrap {
+		if err := st.Bootstrap(initial); err != nil {
+			return nil, errors.Join(fmt.Errorf("node: bootstrap: %w", err), m.unregister())
+		}
+	}
 	n.ap = &applier{id: cfg.ID, sm: cfg.StateMachine, book: book, results: n.waits, peers: n, log: log}
 	sn, err := st.Snapshot()
 	if err != nil {
@@ -265,13 +275,6 @@ func newNode(cfg Config, log *slog.Logger, st *storage.Storage, mode startMode, 
 	n.waits.setApplied(applied)
 	if n.rn, err = raft.NewRawNode(cfg.raftConfig(st, applied)); err != nil {
 		return nil, errors.Join(err, m.unregister())
-	}
-	for id, addr := range book.snapshot() {
-		if id != n.id {
-			if err := n.tr.AddPeer(id, addr); err != nil {
-				return nil, errors.Join(fmt.Errorf("node: peer %d at %q: %w", id, addr, err), m.unregister())
-			}
-		}
 	}
 	if err := n.tr.Start(handler{n}); err != nil {
 		return nil, errors.Join(fmt.Errorf("node: start the transport: %w", err), m.unregister())

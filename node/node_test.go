@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 
 	"github.com/ironraft/ironraft/node"
@@ -133,4 +134,29 @@ func TestProposeFailsFastWhenOverloaded(t *testing.T) {
 		}
 	}
 	net.Heal()
+}
+
+// A Bootstrap refused for a reason of the caller's (here: the metrics are
+// registered already) writes nothing, so the corrected call bootstraps.
+func TestBootstrapRefusedWritesNothing(t *testing.T) {
+	net := memtransport.NewNetwork(memtransport.Options{})
+	defer net.Close()
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(prometheus.NewGauge(prometheus.GaugeOpts{Name: "ironraft_term", Help: "taken"})); err != nil {
+		t.Fatal(err)
+	}
+	cfg := node.Config{ID: 1, ClusterID: 5, DataDir: t.TempDir(), Transport: net.Transport(1),
+		StateMachine: newKVSM(), TickInterval: 10 * time.Millisecond, Registerer: reg}
+	members := []node.Member{{ID: 1, Addr: "m1"}}
+	if _, err := node.Bootstrap(cfg, members); err == nil {
+		t.Fatalf("Bootstrap with a clashing metric succeeded")
+	}
+	cfg.Registerer = prometheus.NewRegistry()
+	n, err := node.Bootstrap(cfg, members)
+	if err != nil {
+		t.Fatalf("Bootstrap after the refused one = %v", err)
+	}
+	if err := n.Stop(); err != nil {
+		t.Fatal(err)
+	}
 }

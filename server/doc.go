@@ -199,8 +199,9 @@
 //   - Compact with physical set needs no wait: compaction is done when
 //     applied.
 //   - --listen-peer-urls takes one URL. Discovery is ironkv's own protocol.
-//   - Watch streams are not ended when the member loses its leader (etcd
-//     does this for clients that require a leader); calls that require a
-//     leader are refused when none is known at their start.
+//   - Calls that require a leader (clientv3.WithRequireLeader) are refused
+//     when none is known at their start, and such streams (watch, lease
+//     keep-alive) end with ErrGRPCNoLeader after three election timeouts
+//     in a row without one, as in etcd; other streams stay open.
 //   - The Status version is that of the etcd API stubs (version.Version).
 package server

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -108,9 +109,68 @@ func (s *Server) requireLeaderUnary(ctx context.Context, req any, info *grpc.Una
 	return h(ctx, req)
 }
 
+// requireLeaderStream refuses a stream that requires a leader when there is
+// none, and ends one (watch, lease keep-alive) with ErrGRPCNoLeader once the
+// member has had no leader for noLeaderChecks election timeouts in a row,
+// as etcd's monitorLeader does: a client whose member is cut off from the
+// leader moves to another member instead of waiting on a stale stream.
 func (s *Server) requireLeaderStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	if requiresLeader(ss.Context()) && !s.hasLeader() {
+	if !requiresLeader(ss.Context()) {
+		return h(srv, ss)
+	}
+	if !s.hasLeader() {
 		return rpctypes.ErrGRPCNoLeader
 	}
-	return h(srv, ss)
+	ctx, cancel := context.WithCancel(ss.Context())
+	defer cancel()
+	var lost atomic.Bool
+	if !s.goLoop(func() {
+		if s.leaderLost(ctx) {
+			lost.Store(true)
+			cancel()
+		}
+	}) {
+		return rpctypes.ErrGRPCStopped
+	}
+	err := h(srv, leaderStream{ServerStream: ss, ctx: ctx})
+	if lost.Load() {
+		return rpctypes.ErrGRPCNoLeader
+	}
+	return err
 }
+
+// noLeaderChecks is how many election timeouts in a row a member must see
+// no leader before it ends the streams that require one (etcd's
+// maxNoLeaderCnt).
+const noLeaderChecks = 3
+
+// leaderLost checks once per election timeout whether the member knows a
+// leader, and returns true after noLeaderChecks checks in a row find none,
+// or false when ctx ends.
+func (s *Server) leaderLost(ctx context.Context) bool {
+	t := time.NewTicker(s.cfg.ElectionTimeout)
+	defer t.Stop()
+	missed := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+		if s.hasLeader() {
+			missed = 0
+			continue
+		}
+		if missed++; missed >= noLeaderChecks {
+			return true
+		}
+	}
+}
+
+// leaderStream is a server stream whose context leaderLost may end.
+type leaderStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (l leaderStream) Context() context.Context { return l.ctx }

@@ -1,7 +1,7 @@
 package node
 
 import (
-	"errors"
+	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -80,7 +80,7 @@ func newMetrics(reg prometheus.Registerer, n *Node) (*metrics, error) {
 			for _, d := range m.collectors[:i] {
 				reg.Unregister(d)
 			}
-			return nil, errors.Join(errors.New("node: register metrics"), err)
+			return nil, fmt.Errorf("node: register metrics: %w", err)
 		}
 	}
 	return m, nil

@@ -1,7 +1,7 @@
 package node
 
 import (
-	"errors"
+	"fmt"
 	"strconv"
 	"time"
 
@@ -50,7 +50,7 @@ func NewPeerMetrics(reg prometheus.Registerer) (*PeerMetrics, error) {
 			for _, d := range p.collectors[:i] {
 				reg.Unregister(d)
 			}
-			return nil, errors.Join(errors.New("node: register peer metrics"), err)
+			return nil, fmt.Errorf("node: register peer metrics: %w", err)
 		}
 	}
 	return p, nil

@@ -209,14 +209,7 @@ func testRemoveMembersAndLeader(t *testing.T, newCluster clusterFactory) {
 	if err := lead.n.RemoveMember(ctx, lead.id); err != nil {
 		t.Fatalf("RemoveMember(leader %d) = %v", lead.id, err)
 	}
-	waitFor(t, 10*time.Second, "the removed leader to stop", func() bool {
-		select {
-		case <-lead.n.Done():
-			return true
-		default:
-			return false
-		}
-	})
+	waitRemoved(t, lead)
 	c.stop(lead.id)
 	delete(c.members, lead.id)
 	newLead := c.leader()
